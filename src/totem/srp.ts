@@ -1,0 +1,1368 @@
+/**
+ * Totem Single-Ring Ordering and Membership protocol (TOTEM.md sections 2
+ * and 3), as a pure state machine: `step(event, nowMs)` consumes one event and
+ * returns the actions the driver must perform, in order. No sockets, timers,
+ * clocks or global randomness live here, so the daemon and the deterministic
+ * simulator run exactly the same code.
+ *
+ * Structure follows Corosync's `exec/totemsrp.c` so that reviewers can map
+ * each handler to its original; deviations are commented where they happen.
+ */
+import { assert, unreachable } from "../lib/assert.ts";
+import type { Prng } from "../lib/prng.ts";
+import { seqAdd, seqLt, seqLte, seqMin } from "../lib/seqno.ts";
+import { decodeFrame, encodeFrame } from "./codec.ts";
+import {
+  MAX_NO_CONT_GATHER,
+  RTR_ENTRIES_MAX,
+  SORT_QUEUE_SLOTS,
+  type TotemConfig,
+} from "./config.ts";
+import { SortQueue } from "./sort_queue.ts";
+import {
+  type CommitEntry,
+  type CommitTokenMsg,
+  type ConfChange,
+  type Guarantee,
+  type JoinMsg,
+  type McastMsg,
+  type MergeDetectMsg,
+  type NodeId,
+  type RingId,
+  ringIdText,
+  type RtrEntry,
+  sameRing,
+  type SrpAction,
+  type SrpEvent,
+  type SrpState,
+  type TimerName,
+  type TokenHoldCancelMsg,
+  type TokenMsg,
+  type TransitionReason,
+} from "./types.ts";
+
+/** Construction parameters of one SRP instance. */
+export interface SrpOptions {
+  /** This node's id (non-zero, member of `nodes`). */
+  nodeId: NodeId;
+  /** Every configured node (the nodelist); multicasts go to all of them. */
+  nodes: readonly NodeId[];
+  config: TotemConfig;
+  rng: Prng;
+  /** Ring seq from stable storage (last committed ring), or null if none. */
+  storedRingSeq: number | null;
+}
+
+/** Counters kept by the core, published as `stats.srp.*` by the daemon. */
+export interface SrpStats {
+  ordersTx: number;
+  ordersRx: number;
+  mcastTx: number;
+  mcastRx: number;
+  mcastRetx: number;
+  tokensRx: number;
+  tokenRetransmits: number;
+  gatherEntered: number;
+  gatherTokenLost: number;
+  commitEntered: number;
+  commitTokenLost: number;
+  recoveryEntered: number;
+  recoveryTokenLost: number;
+  operationalEntered: number;
+  operationalTokenLost: number;
+  consensusTimeouts: number;
+  rxMsgDropped: number;
+  continuousGather: number;
+  rejected: number;
+}
+
+interface PendingMsg {
+  payload: Uint8Array;
+  guarantee: Guarantee;
+}
+
+interface SavedToken {
+  to: NodeId;
+  bytes: Uint8Array;
+}
+
+const NO_NODE = 0;
+
+/** Sorted copy without duplicates. */
+function sortedSet(ids: Iterable<NodeId>): NodeId[] {
+  return [...new Set(ids)].sort((a, b) => a - b);
+}
+
+function setEqual(a: readonly NodeId[], b: readonly NodeId[]): boolean {
+  if (a.length !== b.length) return false;
+  for (let i = 0; i < a.length; i++) if (a[i] !== b[i]) return false;
+  return true;
+}
+
+function isSubset(a: readonly NodeId[], b: readonly NodeId[]): boolean {
+  for (const x of a) if (!b.includes(x)) return false;
+  return true;
+}
+
+function subtract(a: readonly NodeId[], b: readonly NodeId[]): NodeId[] {
+  return a.filter((x) => !b.includes(x));
+}
+
+/** One Totem SRP processor. */
+export class Srp {
+  readonly nodeId: NodeId;
+  readonly config: TotemConfig;
+  readonly stats: SrpStats = {
+    ordersTx: 0,
+    ordersRx: 0,
+    mcastTx: 0,
+    mcastRx: 0,
+    mcastRetx: 0,
+    tokensRx: 0,
+    tokenRetransmits: 0,
+    gatherEntered: 0,
+    gatherTokenLost: 0,
+    commitEntered: 0,
+    commitTokenLost: 0,
+    recoveryEntered: 0,
+    recoveryTokenLost: 0,
+    operationalEntered: 0,
+    operationalTokenLost: 0,
+    consensusTimeouts: 0,
+    rxMsgDropped: 0,
+    continuousGather: 0,
+    rejected: 0,
+  };
+
+  #nodes: NodeId[];
+  #rng: Prng;
+  #out: SrpAction[] = [];
+  #now = 0;
+  #started = false;
+  #stopped = false;
+
+  #state: SrpState = "gather";
+  #ringId: RingId;
+  #oldRingId: RingId;
+  /** Members of the installed ring (empty before the first ring). */
+  #memb: NodeId[] = [];
+  #newMemb: NodeId[] = [];
+  #transMemb: NodeId[] = [];
+  #deliverMemb: NodeId[] = [];
+  #procSet: NodeId[];
+  #failSet: NodeId[] = [];
+  #consensus = new Set<NodeId>();
+  #leavers = new Set<NodeId>();
+  #tokenRingIdSeq: number;
+  #gatherReason: TransitionReason = "start";
+  #failedToRecv = false;
+
+  #regular: SortQueue;
+  #recovery: SortQueue;
+  #myAru: number;
+  #myHighSeqReceived: number;
+  #myHighDelivered: number;
+  #myLastAru: number;
+  #myTokenSeq = 0;
+  #lastReleased: number;
+  #safeUpTo: number;
+
+  #newMsgQueue: PendingMsg[] = [];
+  #newMsgHead = 0;
+  #retransQueue: McastMsg[] = [];
+  #retransHead = 0;
+
+  #myTrc = 0;
+  #myPbl = 0;
+  #myCbl = 0;
+  #myLastSeq = 0;
+  #seqUnchanged = 0;
+  #tokenHeld = false;
+  #aruCount = 0;
+  #orfTokenDiscard = true;
+  #originatedOrfToken = false;
+  #savedToken: SavedToken | null = null;
+  #mergeDetectArmed = false;
+
+  // Old-ring state is saved once per membership round (TOTEM.md 3.11-1).
+  #oldRingStateSaved = false;
+  #oldRingStateAru = 0;
+  #oldRingStateHighSeqReceived = 0;
+  #myReceivedFlg = true;
+  #setRetransFlg = false;
+  #retransFlgCount = 0;
+  #installSeq = 0;
+  #rotationCounter = 0;
+  #commitToken: CommitTokenMsg | null = null;
+
+  constructor(options: SrpOptions) {
+    const { nodeId, nodes, config, rng, storedRingSeq } = options;
+    assert(Number.isInteger(nodeId) && nodeId > 0 && nodeId <= 0xffff_ffff, "node id must be a non-zero u32");
+    this.nodeId = nodeId;
+    this.#nodes = sortedSet(nodes);
+    assert(this.#nodes.includes(nodeId), `node ${nodeId} missing from the nodelist`);
+    this.config = config;
+    this.#rng = rng;
+    // Restart with the same node id (TOTEM.md 3.9): the stored seq is that
+    // of the last committed ring; +1 makes our joins not stale and our
+    // singleton ring id fresh even when we are the lowest id.
+    const seq = (storedRingSeq ?? 0) + 1;
+    this.#ringId = { rep: nodeId, seq };
+    this.#oldRingId = this.#ringId;
+    this.#tokenRingIdSeq = seq;
+    this.#procSet = [nodeId];
+    const start = config.seqnoStart >>> 0;
+    this.#regular = new SortQueue(start);
+    this.#recovery = new SortQueue(start);
+    this.#myAru = start;
+    this.#myHighSeqReceived = start;
+    this.#myHighDelivered = start;
+    this.#myLastAru = start;
+    this.#lastReleased = start;
+    this.#safeUpTo = start;
+    this.#myLastSeq = start;
+  }
+
+  /** Current membership state. */
+  get state(): SrpState {
+    return this.#state;
+  }
+
+  /** Ring this node currently belongs to (or is forming). */
+  get ringId(): RingId {
+    return this.#ringId;
+  }
+
+  /** Members of the installed ring, ascending. */
+  get members(): readonly NodeId[] {
+    return this.#memb;
+  }
+
+  /** Application frames waiting for the token. */
+  get sendQueueLength(): number {
+    return this.#newMsgQueue.length - this.#newMsgHead;
+  }
+
+  /** Free slots in the send queue (senders get TRY_AGAIN at zero). */
+  get sendQueueFree(): number {
+    return this.config.sendQueueFramesMax - this.sendQueueLength;
+  }
+
+  /** The configured nodelist. */
+  get nodes(): readonly NodeId[] {
+    return this.#nodes;
+  }
+
+  /** True once `shutdown` was processed. */
+  get stopped(): boolean {
+    return this.#stopped;
+  }
+
+  /** Applies one event at `nowMs`. Never blocks, never does I/O. */
+  step(event: SrpEvent, nowMs: number): SrpAction[] {
+    this.#now = nowMs;
+    const out: SrpAction[] = [];
+    this.#out = out;
+    if (this.#stopped) return out;
+    switch (event.type) {
+      case "start":
+        assert(!this.#started, "start delivered twice");
+        this.#started = true;
+        this.#gatherEnter("start");
+        break;
+      case "frame":
+        if (this.#started) this.#onFrame(event.bytes);
+        break;
+      case "timer":
+        if (this.#started) this.#onTimer(event.timer);
+        break;
+      case "send":
+        this.#onSend(event.payload, event.guarantee);
+        break;
+      case "shutdown":
+        this.#onShutdown();
+        break;
+      default:
+        unreachable(event);
+    }
+    return out;
+  }
+
+  /** Replaces the configured nodelist (runtime reload). */
+  setNodes(nodes: readonly NodeId[]): void {
+    const next = sortedSet(nodes);
+    assert(next.includes(this.nodeId), "the local node cannot be removed from the nodelist");
+    this.#nodes = next;
+  }
+
+  // ---------------------------------------------------------------- outputs
+
+  #emit(action: SrpAction): void {
+    this.#out.push(action);
+  }
+
+  #arm(timer: TimerName, afterMs: number): void {
+    this.#emit({ type: "arm", timer, afterMs });
+  }
+
+  #cancel(timer: TimerName): void {
+    this.#emit({ type: "cancel", timer });
+  }
+
+  #log(level: "debug" | "info" | "warn", message: string): void {
+    this.#emit({ type: "log", level, message });
+  }
+
+  #setState(to: SrpState, reason: TransitionReason): void {
+    const from = this.#state;
+    this.#state = to;
+    this.#emit({ type: "state", from, to, reason });
+  }
+
+  #transmitAll(bytes: Uint8Array): void {
+    this.#emit({ type: "transmit", to: "all", bytes });
+  }
+
+  // ----------------------------------------------------------------- events
+
+  #onFrame(bytes: Uint8Array): void {
+    const decoded = decodeFrame(bytes);
+    if (!decoded.ok) {
+      this.stats.rejected++;
+      this.#emit({ type: "rejected", reason: decoded.reason });
+      return;
+    }
+    const msg = decoded.value;
+    if (!this.#nodes.includes(msg.sender)) {
+      this.stats.rejected++;
+      this.#emit({ type: "rejected", reason: "not_member" });
+      return;
+    }
+    switch (msg.type) {
+      case "token":
+        this.#onToken(msg);
+        break;
+      case "mcast":
+        this.#onMcast(msg, bytes);
+        break;
+      case "join":
+        this.#onJoin(msg);
+        break;
+      case "commit":
+        this.#onCommitToken(msg);
+        break;
+      case "merge_detect":
+        this.#onMergeDetect(msg);
+        break;
+      case "token_hold_cancel":
+        this.#onTokenHoldCancel(msg);
+        break;
+      default:
+        unreachable(msg);
+    }
+  }
+
+  #onTimer(timer: TimerName): void {
+    switch (timer) {
+      case "token":
+        this.#onTokenTimeout();
+        break;
+      case "token_retransmit":
+        if (this.#state !== "gather") {
+          this.#tokenRetransmit();
+          this.#arm("token_retransmit", this.config.tokenRetransmitMs);
+        }
+        break;
+      case "hold":
+        if (this.#state !== "gather") this.#tokenRetransmit();
+        break;
+      case "join":
+        if (this.#state === "gather") {
+          this.#sendJoin();
+          this.#arm("join", this.#joinDelay());
+        }
+        break;
+      case "consensus":
+        if (this.#state === "gather") this.#consensusTimeoutExpired();
+        break;
+      case "merge_detect":
+        this.#mergeDetectArmed = false;
+        if (this.#state === "operational" && this.#ringId.rep === this.nodeId) {
+          const msg: MergeDetectMsg = {
+            type: "merge_detect",
+            sender: this.nodeId,
+            ringId: this.#ringId,
+          };
+          this.#transmitAll(encodeFrame(msg));
+        }
+        break;
+      case "heartbeat":
+        // Expiry of the heartbeat acts like token loss (TOTEM.md 2.8).
+        this.#onTokenTimeout();
+        break;
+      case "pause_check":
+        break;
+      default:
+        unreachable(timer);
+    }
+  }
+
+  #onSend(payload: Uint8Array, guarantee: Guarantee): void {
+    if (this.sendQueueFree <= 0) {
+      this.#emit({ type: "try_again" });
+      return;
+    }
+    this.#newMsgQueue.push({ payload, guarantee });
+    this.stats.mcastTx++;
+    // Wake an idle ring (TOTEM.md 2.9): the rep holds the token, so ask it to
+    // release it at once instead of waiting for the hold timer.
+    if (this.#tokenHeld && this.#state === "operational") {
+      if (this.#ringId.rep === this.nodeId) {
+        this.#seqUnchanged = 0;
+        this.#releaseHeldToken();
+      } else {
+        const msg: TokenHoldCancelMsg = {
+          type: "token_hold_cancel",
+          sender: this.nodeId,
+          ringId: this.#ringId,
+        };
+        this.#transmitAll(encodeFrame(msg));
+      }
+    }
+  }
+
+  #onShutdown(): void {
+    if (this.#started) {
+      // Leave (TOTEM.md 3.8): a join without me in the proc set and with me
+      // in the fail set lets the others re-form at once.
+      const leave: JoinMsg = {
+        type: "join",
+        sender: this.nodeId,
+        ringId: this.#ringId,
+        leave: true,
+        procSet: subtract(this.#procSet, [this.nodeId]),
+        failSet: sortedSet([...this.#failSet, this.nodeId]),
+      };
+      const bytes = encodeFrame(leave);
+      this.#transmitAll(bytes);
+      this.#transmitAll(bytes);
+    }
+    for (
+      const t of [
+        "token",
+        "token_retransmit",
+        "hold",
+        "join",
+        "consensus",
+        "merge_detect",
+        "heartbeat",
+        "pause_check",
+      ] as const
+    ) this.#cancel(t);
+    this.#stopped = true;
+    this.#emit({ type: "state", from: this.#state, to: this.#state, reason: "shutdown" });
+  }
+
+  // -------------------------------------------------------------- ordering
+
+  #onMcast(msg: McastMsg, bytes: Uint8Array): void {
+    if (!sameRing(msg.ringId, this.#ringId)) {
+      this.#onForeign(msg.sender, msg.ringId, "foreign_message");
+      return;
+    }
+    this.stats.mcastRx++;
+    const queue = msg.encapsulated ? this.#recovery : this.#regular;
+    if (queue.inRange(msg.seq) && !queue.has(msg.seq)) {
+      queue.add(msg.seq, { msg, bytes });
+      if (seqLt(this.#myHighSeqReceived, msg.seq)) {
+        this.#myHighSeqReceived = msg.seq;
+      }
+    }
+    this.#updateAru();
+    if (this.#state === "operational") {
+      this.#deliverToApp(false, this.#myHighSeqReceived);
+    }
+  }
+
+  /** A message from another ring: merge (TOTEM.md 3.7). */
+  #onForeign(sender: NodeId, ringId: RingId, reason: TransitionReason): void {
+    // Deviation from Corosync: a late frame from an older ring of a node that
+    // is in our current ring is stale, not a sign of another ring. Acting on
+    // it would only cause a needless membership round.
+    if (this.#memb.includes(sender) && ringId.seq < this.#ringId.seq) {
+      this.stats.rxMsgDropped++;
+      return;
+    }
+    switch (this.#state) {
+      case "operational":
+        this.#procSet = sortedSet([...this.#procSet, sender]);
+        this.#gatherEnter(reason);
+        break;
+      case "gather":
+        if (!this.#procSet.includes(sender)) {
+          this.#procSet = sortedSet([...this.#procSet, sender]);
+          this.#gatherEnter(reason);
+        }
+        break;
+      case "commit":
+      case "recovery":
+        this.stats.rxMsgDropped++;
+        break;
+      default:
+        unreachable(this.#state);
+    }
+  }
+
+  #onMergeDetect(msg: MergeDetectMsg): void {
+    if (sameRing(msg.ringId, this.#ringId)) return;
+    this.#onForeign(msg.sender, msg.ringId, "merge_detect");
+  }
+
+  #onTokenHoldCancel(msg: TokenHoldCancelMsg): void {
+    if (!sameRing(msg.ringId, this.#ringId)) return;
+    this.#seqUnchanged = 0;
+    if (this.#ringId.rep === this.nodeId && this.#state !== "gather") {
+      this.#releaseHeldToken();
+    }
+  }
+
+  #releaseHeldToken(): void {
+    this.#tokenRetransmit();
+    this.#arm("token_retransmit", this.config.tokenRetransmitMs);
+  }
+
+  #updateAru(): void {
+    const queue = this.#state === "recovery" ? this.#recovery : this.#regular;
+    let aru = this.#myAru;
+    const range = (this.#myHighSeqReceived - aru) >>> 0;
+    if (range >= SORT_QUEUE_SLOTS) return;
+    for (let i = 0; i < range; i++) {
+      const next = seqAdd(aru, 1);
+      if (!queue.has(next)) break;
+      aru = next;
+    }
+    this.#myAru = aru;
+  }
+
+  /**
+   * Delivers regular-queue messages after `myHighDelivered` up to `end`.
+   * `skip` (transitional delivery, TOTEM.md 3.6 step 5) passes over holes and
+   * keeps only senders in `deliverMemb`. A safe message waits until it is
+   * stable on the ring (every member holds it), and agreed order makes every
+   * later message wait too.
+   */
+  #deliverToApp(skip: boolean, end: number, safeUpTo?: number): void {
+    const range = (end - this.#myHighDelivered) >>> 0;
+    if (range === 0 || range >= 0x8000_0000) return;
+    assert(range < SORT_QUEUE_SLOTS, `delivery range ${range} exceeds the sort queue`);
+    const stable = safeUpTo ?? this.#safeUpTo;
+    for (let i = 0; i < range; i++) {
+      const seq = seqAdd(this.#myHighDelivered, 1);
+      if (!this.#regular.inRange(seq)) break;
+      const item = this.#regular.get(seq);
+      if (item === undefined) {
+        if (!skip) break;
+        this.#myHighDelivered = seq;
+        continue;
+      }
+      const msg = item.msg;
+      if (!skip && msg.guarantee === "safe" && !seqLte(seq, stable)) break;
+      this.#myHighDelivered = seq;
+      if (skip && !this.#deliverMemb.includes(msg.sender)) continue;
+      this.stats.ordersRx++;
+      this.#emit({
+        type: "deliver",
+        from: msg.sender,
+        ringId: msg.ringId,
+        seq,
+        guarantee: msg.guarantee,
+        payload: msg.payload,
+      });
+    }
+  }
+
+  #onToken(token: TokenMsg): void {
+    if (this.#orfTokenDiscard) return;
+    this.stats.tokensRx++;
+
+    // Merge detection and hold bookkeeping (TOTEM.md 2.4 step 2).
+    if (token.seq === this.#myLastSeq) {
+      if (!this.#mergeDetectArmed) {
+        this.#mergeDetectArmed = true;
+        this.#arm("merge_detect", this.config.mergeMs);
+      }
+      this.#seqUnchanged++;
+    } else {
+      if (this.#mergeDetectArmed) {
+        this.#mergeDetectArmed = false;
+        this.#cancel("merge_detect");
+      }
+      this.#cancel("hold");
+      this.#seqUnchanged = 0;
+    }
+    this.#myLastSeq = token.seq;
+
+    const isRep = this.#ringId.rep === this.nodeId;
+    this.#tokenHeld = isRep
+      ? this.#seqUnchanged > this.config.seqnoUnchangedConst
+      : this.#seqUnchanged >= this.config.seqnoUnchangedConst;
+    let forward = !(isRep && this.#tokenHeld);
+
+    switch (this.#state) {
+      case "commit":
+      case "gather":
+        return;
+      case "operational":
+        this.#messagesFree(token.aru);
+        break;
+      case "recovery":
+        break;
+      default:
+        unreachable(this.#state);
+    }
+    if (!sameRing(token.ringId, this.#ringId)) {
+      this.#heartbeatTouch(forward);
+      return;
+    }
+    // Retransmitted or duplicated tokens carry a token seq we already passed.
+    if (seqLte(token.tokenSeq, this.#myTokenSeq)) return;
+
+    const lastAru = this.#myLastAru;
+    this.#myLastAru = token.aru;
+    // Safe delivery (TOTEM.md 2.6): stable once seen in the token aru on two
+    // successive visits.
+    this.#safeUpTo = seqMin(lastAru, token.aru);
+
+    let allowed = this.#fccCalculate(token);
+    const retransmitted = this.#tokenRtr(token, allowed);
+    allowed -= retransmitted;
+    if (
+      this.config.cancelTokenHoldOnRetransmit && this.#tokenHeld &&
+      (token.rtr.length > 0 || retransmitted > 0)
+    ) {
+      this.#tokenHeld = false;
+      forward = true;
+    }
+    // Never overrun the sort-queue window (TOTEM.md 2.4 step 11).
+    const check = SORT_QUEUE_SLOTS - (allowed + this.config.windowSize);
+    assert(check >= 0, "window larger than the sort queue");
+    if (seqLt(seqAdd(this.#lastReleased, check), token.seq)) allowed = 0;
+    const sent = this.#tokenMcast(token, allowed);
+    this.#fccTokenUpdate(token, retransmitted + sent);
+
+    if (
+      seqLt(this.#myAru, token.aru) || token.aruAddr === this.nodeId ||
+      token.aruAddr === NO_NODE
+    ) {
+      token.aru = this.#myAru;
+      token.aruAddr = token.aru === token.seq ? NO_NODE : this.nodeId;
+    }
+    if (token.aru === lastAru && token.aruAddr !== NO_NODE) {
+      this.#aruCount++;
+    } else {
+      this.#aruCount = 0;
+    }
+
+    // fail_to_recv (TOTEM.md 3.10): the lagging node detects itself.
+    if (
+      this.#aruCount > this.config.failRecvConst &&
+      token.aruAddr === this.nodeId
+    ) {
+      this.#log("warn", "failed to receive: leaving the ring to let it make progress");
+      this.#failedToRecv = true;
+      this.#failSet = sortedSet([...this.#failSet, this.nodeId]);
+      this.#gatherEnter("fail_to_recv");
+      return;
+    }
+
+    this.#myTokenSeq = token.tokenSeq;
+    token.tokenSeq = seqAdd(token.tokenSeq, 1);
+    if (this.#state === "recovery") this.#recoveryTokenBookkeeping(token);
+
+    token.sender = this.nodeId;
+    this.#tokenSend(token, forward);
+
+    if (this.#state === "operational") {
+      this.#deliverToApp(false, this.#myHighSeqReceived);
+    }
+    this.#arm("token", this.config.tokenMs);
+    this.#arm("token_retransmit", this.config.tokenRetransmitMs);
+    if (isRep && this.#tokenHeld) this.#arm("hold", this.config.holdMs);
+    this.#heartbeatTouch(forward);
+  }
+
+  #heartbeatTouch(forward: boolean): void {
+    if (this.config.heartbeatFailuresAllowed <= 0) return;
+    const timeoutMs = this.config.heartbeatFailuresAllowed * this.config.tokenRetransmitMs +
+      this.config.maxNetworkDelayMs;
+    if (timeoutMs >= this.config.tokenMs) return;
+    if (forward) this.#arm("heartbeat", timeoutMs);
+    else this.#cancel("heartbeat");
+  }
+
+  #recoveryTokenBookkeeping(token: TokenMsg): void {
+    const retransPending = this.#retransHead < this.#retransQueue.length;
+    if (retransPending) {
+      if (!token.retransFlg) {
+        token.retransFlg = true;
+        this.#setRetransFlg = true;
+      }
+    } else if (token.retransFlg && this.#setRetransFlg) {
+      token.retransFlg = false;
+      this.#setRetransFlg = false;
+    }
+    this.#retransFlgCount = token.retransFlg ? 0 : this.#retransFlgCount + 1;
+    if (this.#retransFlgCount === 2) this.#installSeq = token.seq;
+    if (
+      this.#retransFlgCount >= 2 && !this.#myReceivedFlg &&
+      seqLte(this.#installSeq, this.#myAru)
+    ) {
+      this.#myReceivedFlg = true;
+      this.#deliverMemb = this.#transMemb;
+    }
+    if (this.#retransFlgCount >= 3 && seqLte(this.#installSeq, token.aru)) {
+      this.#rotationCounter++;
+    } else {
+      this.#rotationCounter = 0;
+    }
+    if (this.#rotationCounter === 2) {
+      this.#operationalEnter();
+      this.#rotationCounter = 0;
+      this.#retransFlgCount = 0;
+    }
+  }
+
+  /** Frees frames every member has (TOTEM.md 2.7). */
+  #messagesFree(tokenAru: number): void {
+    let releaseTo = tokenAru;
+    if (seqLt(this.#myLastAru, releaseTo)) releaseTo = this.#myLastAru;
+    if (seqLt(this.#myHighDelivered, releaseTo)) releaseTo = this.#myHighDelivered;
+    if (seqLte(releaseTo, this.#lastReleased)) return;
+    this.#regular.releaseTo(releaseTo);
+    this.#lastReleased = releaseTo;
+  }
+
+  #fccCalculate(token: TokenMsg): number {
+    let allowed = Math.min(
+      this.config.maxMessages,
+      Math.max(0, this.config.windowSize - token.fcc),
+    );
+    this.#myCbl = this.#backlog();
+    const denom = token.backlog + this.#myCbl - this.#myPbl;
+    if (denom > 0) {
+      const share = Math.floor((this.config.windowSize * this.#myPbl) / denom);
+      if (share > 0 && allowed > share) allowed = share;
+    }
+    return allowed;
+  }
+
+  #fccTokenUpdate(token: TokenMsg, transmitted: number): void {
+    token.fcc = Math.max(0, token.fcc + transmitted - this.#myTrc);
+    token.backlog = Math.max(0, token.backlog + this.#myCbl - this.#myPbl);
+    this.#myTrc = transmitted;
+    this.#myPbl = this.#myCbl;
+  }
+
+  #backlog(): number {
+    return this.#state === "recovery"
+      ? this.#retransQueue.length - this.#retransHead
+      : this.#newMsgQueue.length - this.#newMsgHead;
+  }
+
+  /** Answers retransmission requests, then adds our own (TOTEM.md 2.4 9-10). */
+  #tokenRtr(token: TokenMsg, allowed: number): number {
+    const queue = this.#state === "recovery" ? this.#recovery : this.#regular;
+    let done = 0;
+    if (token.rtr.length > 0) {
+      const kept: RtrEntry[] = [];
+      for (const entry of token.rtr) {
+        if (done < allowed && sameRing(entry.ringId, this.#ringId)) {
+          const item = queue.get(entry.seq);
+          if (item !== undefined) {
+            this.#transmitAll(item.bytes);
+            this.stats.mcastRetx++;
+            done++;
+            continue;
+          }
+        }
+        kept.push(entry);
+      }
+      token.rtr = kept;
+    }
+    const range = (token.seq - this.#myAru) >>> 0;
+    if (range >= 0x8000_0000) return done;
+    assert(range < SORT_QUEUE_SLOTS, `token seq ${token.seq} too far above aru ${this.#myAru}`);
+    for (let i = 1; token.rtr.length < RTR_ENTRIES_MAX && i <= range; i++) {
+      const seq = seqAdd(this.#myAru, i);
+      if (!queue.inRange(seq)) break;
+      if (queue.has(seq)) continue;
+      if (queue.bumpMiss(seq) < this.config.missCountConst) continue;
+      if (token.rtr.some((e) => e.seq === seq && sameRing(e.ringId, this.#ringId))) {
+        continue;
+      }
+      token.rtr.push({ ringId: this.#ringId, seq });
+    }
+    return done;
+  }
+
+  /** Broadcasts new frames with fresh seqs (TOTEM.md 2.4 step 12). */
+  #tokenMcast(token: TokenMsg, allowed: number): number {
+    const recovering = this.#state === "recovery";
+    const queue = recovering ? this.#recovery : this.#regular;
+    let sent = 0;
+    while (sent < allowed) {
+      let msg: McastMsg;
+      if (recovering) {
+        if (this.#retransHead >= this.#retransQueue.length) break;
+        msg = this.#retransQueue[this.#retransHead++];
+        msg.ringId = this.#ringId;
+      } else {
+        if (this.#newMsgHead >= this.#newMsgQueue.length) break;
+        const pending = this.#newMsgQueue[this.#newMsgHead++];
+        msg = {
+          type: "mcast",
+          sender: this.nodeId,
+          ringId: this.#ringId,
+          seq: 0,
+          encapsulated: false,
+          guarantee: pending.guarantee,
+          payload: pending.payload,
+        };
+      }
+      token.seq = seqAdd(token.seq, 1);
+      msg.seq = token.seq;
+      const bytes = encodeFrame(msg);
+      queue.add(msg.seq, { msg, bytes });
+      this.#transmitAll(bytes);
+      this.#myHighSeqReceived = token.seq;
+      this.stats.ordersTx++;
+      sent++;
+    }
+    this.#compactQueues();
+    this.#updateAru();
+    return sent;
+  }
+
+  #compactQueues(): void {
+    if (this.#newMsgHead > 1024 && this.#newMsgHead * 2 > this.#newMsgQueue.length) {
+      this.#newMsgQueue = this.#newMsgQueue.slice(this.#newMsgHead);
+      this.#newMsgHead = 0;
+    } else if (this.#newMsgHead === this.#newMsgQueue.length && this.#newMsgHead > 0) {
+      this.#newMsgQueue = [];
+      this.#newMsgHead = 0;
+    }
+    if (this.#retransHead === this.#retransQueue.length && this.#retransHead > 0) {
+      this.#retransQueue = [];
+      this.#retransHead = 0;
+    }
+  }
+
+  #successor(members: readonly NodeId[]): NodeId {
+    const i = members.indexOf(this.nodeId);
+    assert(i >= 0, "token target asked outside the ring");
+    return members[(i + 1) % members.length];
+  }
+
+  /** Sends the token on, keeping a copy for retransmission (TOTEM.md 2.8). */
+  #tokenSend(token: TokenMsg, forward: boolean): void {
+    const members = this.#state === "operational" ? this.#memb : this.#newMemb;
+    const to = this.#successor(members);
+    const bytes = encodeFrame(token);
+    this.#savedToken = { to, bytes };
+    if (forward) this.#emit({ type: "transmit", to, bytes });
+  }
+
+  #tokenRetransmit(): void {
+    if (this.#savedToken === null) return;
+    this.stats.tokenRetransmits++;
+    this.#emit({ type: "transmit", to: this.#savedToken.to, bytes: this.#savedToken.bytes });
+  }
+
+  #onTokenTimeout(): void {
+    switch (this.#state) {
+      case "operational":
+        this.stats.operationalTokenLost++;
+        this.#log("info", `token lost in OPERATIONAL on ring ${ringIdText(this.#ringId)}`);
+        this.#gatherEnter("token_lost");
+        break;
+      case "gather":
+        this.stats.gatherTokenLost++;
+        this.#consensusTimeoutExpired();
+        break;
+      case "commit":
+        this.stats.commitTokenLost++;
+        this.#log("info", "token lost in COMMIT");
+        this.#gatherEnter("token_lost");
+        break;
+      case "recovery":
+        this.stats.recoveryTokenLost++;
+        this.#log("info", "token lost in RECOVERY");
+        this.#recoveryTokenLoss("token_lost");
+        break;
+      default:
+        unreachable(this.#state);
+    }
+  }
+
+  #recoveryTokenLoss(reason: TransitionReason): void {
+    // Restore the old ring's counters so the next attempt recovers against
+    // the original ring (TOTEM.md 3.11-1).
+    this.#myAru = this.#oldRingStateAru;
+    this.#myHighSeqReceived = this.#oldRingStateHighSeqReceived;
+    this.#gatherEnter(reason);
+  }
+
+  // ------------------------------------------------------------ membership
+
+  #joinDelay(): number {
+    const jitter = this.config.sendJoinMs > 0 ? this.#rng.int(this.config.sendJoinMs) : 0;
+    return this.config.joinMs + jitter;
+  }
+
+  #sendJoin(): void {
+    const join: JoinMsg = {
+      type: "join",
+      sender: this.nodeId,
+      ringId: this.#ringId,
+      leave: false,
+      procSet: this.#procSet,
+      failSet: this.#failSet,
+    };
+    this.#transmitAll(encodeFrame(join));
+  }
+
+  #gatherEnter(reason: TransitionReason): void {
+    this.#orfTokenDiscard = true;
+    this.#originatedOrfToken = false;
+    if (!this.#procSet.includes(this.nodeId)) {
+      this.#procSet = sortedSet([...this.#procSet, this.nodeId]);
+    }
+    this.#sendJoin();
+    this.#arm("join", this.#joinDelay());
+    this.#arm("consensus", this.config.consensusMs);
+    this.#cancel("token_retransmit");
+    this.#cancel("token");
+    this.#cancel("hold");
+    this.#cancel("heartbeat");
+    if (this.#mergeDetectArmed) {
+      this.#mergeDetectArmed = false;
+      this.#cancel("merge_detect");
+    }
+    this.#consensus.clear();
+    this.#consensus.add(this.nodeId);
+    if (this.#state === "operational") this.#gatherReason = reason;
+    else if (this.#state !== "gather" || reason !== "consensus_timeout") {
+      if (reason !== "join") this.#gatherReason = reason;
+    }
+    this.stats.gatherEntered++;
+    if (reason === "consensus_timeout") {
+      this.stats.continuousGather++;
+      if (this.stats.continuousGather === MAX_NO_CONT_GATHER + 1) {
+        this.#log(
+          "warn",
+          "membership keeps failing to form: check the firewall and the network interface",
+        );
+      }
+    }
+    if (this.#state !== "gather" || reason !== "join") {
+      this.#setState("gather", reason);
+    }
+  }
+
+  #consensusAgreed(): boolean {
+    const candidates = subtract(this.#procSet, this.#failSet);
+    for (const id of candidates) if (!this.#consensus.has(id)) return false;
+    return true;
+  }
+
+  #consensusTimeoutExpired(): void {
+    this.stats.consensusTimeouts++;
+    if (this.#consensusAgreed()) {
+      // Agreement but no commit token yet is not a failure (TOTEM.md 3.11-2).
+      this.#consensus.clear();
+      this.#consensus.add(this.nodeId);
+      this.#arm("token", this.config.tokenMs);
+      this.#gatherEnter("consensus_timeout");
+      return;
+    }
+    const silent = this.#procSet.filter((id) => !this.#consensus.has(id));
+    this.#failSet = sortedSet([...this.#failSet, ...silent]);
+    this.#gatherEnter("consensus_timeout");
+  }
+
+  #onJoin(join: JoinMsg): void {
+    if (join.sender === this.nodeId) return;
+    if (join.leave) this.#leavers.add(join.sender);
+    if (join.ringId.seq > this.#tokenRingIdSeq) this.#tokenRingIdSeq = join.ringId.seq;
+    switch (this.#state) {
+      case "operational":
+        // Stale joins (TOTEM.md 3.11-3): from a node that failed me, or from
+        // a member of my ring still talking about an older round.
+        if (join.failSet.includes(this.nodeId) && !join.leave) return;
+        if (this.#memb.includes(join.sender) && join.ringId.seq < this.#ringId.seq) return;
+        this.#joinProcess(join);
+        break;
+      case "gather":
+        this.#joinProcess(join);
+        break;
+      case "commit":
+        if (this.#newMemb.includes(join.sender) && join.ringId.seq >= this.#ringId.seq) {
+          this.#joinProcess(join);
+          if (this.#state === "commit") this.#gatherEnter("join");
+        }
+        break;
+      case "recovery":
+        if (this.#newMemb.includes(join.sender) && join.ringId.seq >= this.#ringId.seq) {
+          this.#joinProcess(join);
+          if (this.#state === "recovery") this.#recoveryTokenLoss("join");
+        }
+        break;
+      default:
+        unreachable(this.#state);
+    }
+  }
+
+  /** `memb_join_process` (TOTEM.md 3.3). */
+  #joinProcess(join: JoinMsg): void {
+    let gatherEntered = false;
+    if (setEqual(join.procSet, this.#procSet) && setEqual(join.failSet, this.#failSet)) {
+      if (!join.leave) this.#consensus.add(join.sender);
+      if (this.#consensusAgreed() && this.#failedToRecv) {
+        this.#failedToRecv = false;
+        this.#procSet = [this.nodeId];
+        this.#failSet = [];
+        this.#commitTokenCreate();
+        return;
+      }
+      if (this.#consensusAgreed() && this.#lowestInConfig()) {
+        this.#commitTokenCreate();
+        return;
+      }
+    } else if (isSubset(join.procSet, this.#procSet) && isSubset(join.failSet, this.#failSet)) {
+      // Nothing new in it.
+    } else if (this.#failSet.includes(join.sender)) {
+      // Joins from nodes I failed cannot change my sets.
+    } else {
+      this.#procSet = sortedSet([...this.#procSet, ...join.procSet]);
+      if (join.failSet.includes(this.nodeId)) {
+        // Symmetric exclusion: two sides that cannot talk end in disjoint
+        // rings instead of fighting.
+        this.#failSet = sortedSet([...this.#failSet, join.sender]);
+      } else if (this.#memb.includes(join.sender)) {
+        // Only members of my ring may make me fail somebody.
+        this.#failSet = sortedSet([...this.#failSet, ...join.failSet]);
+      }
+      this.#gatherEnter(join.leave ? "node_left" : "join");
+      gatherEntered = true;
+    }
+    if (!gatherEntered && this.#state === "operational") {
+      this.#gatherEnter(join.leave ? "node_left" : "join");
+    }
+  }
+
+  #lowestInConfig(): boolean {
+    const candidates = subtract(this.#procSet, this.#failSet);
+    return candidates.length > 0 && candidates[0] === this.nodeId;
+  }
+
+  #commitTokenCreate(): void {
+    const members = subtract(this.#procSet, this.#failSet);
+    assert(members.includes(this.nodeId), "commit token without its creator");
+    const token: CommitTokenMsg = {
+      type: "commit",
+      sender: this.nodeId,
+      ringId: { rep: this.nodeId, seq: this.#tokenRingIdSeq + 4 },
+      tokenSeq: 0,
+      retransFlg: false,
+      membIndex: 0,
+      members,
+      entries: members.map(() => ({
+        oldRingId: { rep: 0, seq: 0 },
+        aru: 0,
+        highDelivered: 0,
+        receivedFlg: false,
+      })),
+    };
+    this.#log("debug", `creating commit token for ring ${ringIdText(token.ringId)}`);
+    this.#commitEnter(token);
+  }
+
+  #onCommitToken(token: CommitTokenMsg): void {
+    switch (this.#state) {
+      case "operational":
+        return;
+      case "gather": {
+        const candidates = subtract(this.#procSet, this.#failSet);
+        if (setEqual(token.members, candidates) && token.ringId.seq > this.#ringId.seq) {
+          this.#commitEnter(token);
+        }
+        return;
+      }
+      case "commit":
+        // Retransmitted first-rotation tokens are filtered by memb_index.
+        if (
+          token.ringId.seq === this.#ringId.seq && sameRing(token.ringId, this.#ringId) &&
+          token.membIndex === token.members.length
+        ) {
+          this.#recoveryEnter(token);
+        }
+        return;
+      case "recovery":
+        if (
+          sameRing(token.ringId, this.#ringId) && this.#newMemb[0] === this.nodeId &&
+          !this.#originatedOrfToken
+        ) {
+          this.#originatedOrfToken = true;
+          this.#orfTokenSendInitial();
+          this.#arm("token", this.config.tokenMs);
+          this.#arm("token_retransmit", this.config.tokenRetransmitMs);
+        }
+        return;
+      default:
+        unreachable(this.#state);
+    }
+  }
+
+  /** `memb_state_commit_enter` (TOTEM.md 3.4). */
+  #commitEnter(token: CommitTokenMsg): void {
+    if (!this.#oldRingStateSaved) {
+      this.#oldRingStateSaved = true;
+      this.#oldRingStateAru = this.#myAru;
+      this.#oldRingStateHighSeqReceived = this.#myHighSeqReceived;
+    }
+    const n = token.members.length;
+    const index = token.membIndex;
+    assert(index < n, "commit token already complete");
+    assert(token.members[index] === this.nodeId, "commit token reached the wrong member");
+    this.#newMemb = [...token.members];
+    const entries: CommitEntry[] = token.entries.map((e) => ({ ...e }));
+    this.#myReceivedFlg = this.#oldRingStateAru === this.#oldRingStateHighSeqReceived;
+    entries[index] = {
+      oldRingId: this.#oldRingId,
+      aru: this.#oldRingStateAru,
+      highDelivered: this.#myHighDelivered,
+      receivedFlg: this.#myReceivedFlg,
+    };
+    // Members of my old ring below its highest aru miss messages that
+    // others hold (TOTEM.md 3.4).
+    let highAru = this.#oldRingStateAru;
+    for (let i = 0; i <= index; i++) {
+      if (sameRing(entries[i].oldRingId, this.#oldRingId) && seqLt(highAru, entries[i].aru)) {
+        highAru = entries[i].aru;
+      }
+    }
+    for (let i = 0; i <= index; i++) {
+      if (sameRing(entries[i].oldRingId, this.#oldRingId) && seqLt(entries[i].aru, highAru)) {
+        entries[i].receivedFlg = false;
+        if (i === index) this.#myReceivedFlg = false;
+      }
+    }
+    const next: CommitTokenMsg = {
+      ...token,
+      sender: this.nodeId,
+      membIndex: index + 1,
+      entries,
+      members: this.#newMemb,
+    };
+    this.#commitToken = next;
+    this.#ringId = next.ringId;
+    this.#tokenRingIdSeq = next.ringId.seq;
+    // Durable before the commit token leaves (TOTEM.md 9.1 S4).
+    this.#emit({ type: "persist_ring_seq", ringSeq: next.ringId.seq });
+    this.#cancel("join");
+    this.#cancel("consensus");
+    const to = this.#newMemb[(index + 1) % n];
+    const bytes = encodeFrame(next);
+    this.#savedToken = { to, bytes };
+    this.#emit({ type: "transmit", to, bytes });
+    this.stats.commitEntered++;
+    this.#setState("commit", "commit_token");
+    this.#arm("token", this.config.tokenMs);
+    this.#arm("token_retransmit", this.config.tokenRetransmitMs);
+  }
+
+  /** `memb_state_recovery_enter` (TOTEM.md 3.5). */
+  #recoveryEnter(token: CommitTokenMsg): void {
+    const n = token.members.length;
+    this.#orfTokenDiscard = false;
+    this.#recovery.reinit(this.config.seqnoStart);
+    this.#retransQueue = [];
+    this.#retransHead = 0;
+
+    // Second rotation: forward the completed commit token.
+    const forwarded: CommitTokenMsg = {
+      ...token,
+      sender: this.nodeId,
+      tokenSeq: seqAdd(token.tokenSeq, 1),
+    };
+    const to = this.#successor(this.#newMemb);
+    const bytes = encodeFrame(forwarded);
+    this.#savedToken = { to, bytes };
+    this.#emit({ type: "transmit", to, bytes });
+    this.#myTokenSeq = seqAdd(this.config.seqnoStart, -1);
+
+    // Transitional membership: new members that were in my old ring with
+    // the same old ring id.
+    this.#transMemb = token.members.filter((id, i) =>
+      this.#memb.includes(id) && sameRing(token.entries[i].oldRingId, this.#oldRingId)
+    );
+    this.#deliverMemb = this.#transMemb;
+    let needRecovery = false;
+    for (let i = 0; i < n; i++) {
+      if (this.#transMemb.includes(token.members[i]) && !token.entries[i].receivedFlg) {
+        needRecovery = true;
+        break;
+      }
+    }
+    let originated = 0;
+    if (needRecovery) {
+      let lowRingAru = this.#oldRingStateHighSeqReceived;
+      for (let i = 0; i < n; i++) {
+        const e = token.entries[i];
+        if (
+          this.#deliverMemb.includes(token.members[i]) &&
+          sameRing(e.oldRingId, this.#oldRingId) && seqLt(e.aru, lowRingAru)
+        ) {
+          lowRingAru = e.aru;
+        }
+      }
+      const range = (this.#oldRingStateHighSeqReceived - lowRingAru) >>> 0;
+      assert(range < SORT_QUEUE_SLOTS, `recovery range ${range} exceeds the sort queue`);
+      for (let i = 1; i <= range; i++) {
+        const item = this.#regular.get(seqAdd(lowRingAru, i));
+        if (item === undefined) continue;
+        this.#retransQueue.push({
+          type: "mcast",
+          sender: this.nodeId,
+          ringId: this.#ringId,
+          seq: 0,
+          encapsulated: true,
+          guarantee: "agreed",
+          payload: item.bytes,
+        });
+        originated++;
+      }
+    }
+    this.#log(
+      "debug",
+      `entering RECOVERY for ring ${ringIdText(this.#ringId)}: ${originated} old-ring messages to re-send`,
+    );
+    const start = this.config.seqnoStart >>> 0;
+    this.#myAru = start;
+    this.#aruCount = 0;
+    this.#seqUnchanged = 0;
+    this.#myHighSeqReceived = start;
+    this.#installSeq = start;
+    this.#lastReleased = start;
+    this.#setRetransFlg = false;
+    this.#retransFlgCount = 0;
+    this.#rotationCounter = 0;
+    this.#myTrc = 0;
+    this.#myPbl = 0;
+    this.#myCbl = 0;
+    this.stats.recoveryEntered++;
+    this.#setState("recovery", "commit_token");
+    this.#arm("token", this.config.tokenMs);
+    this.#arm("token_retransmit", this.config.tokenRetransmitMs);
+  }
+
+  #orfTokenSendInitial(): void {
+    const start = this.config.seqnoStart >>> 0;
+    const retransPending = this.#retransHead < this.#retransQueue.length;
+    this.#setRetransFlg = retransPending;
+    const token: TokenMsg = {
+      type: "token",
+      sender: this.nodeId,
+      ringId: this.#ringId,
+      tokenSeq: start,
+      seq: start,
+      aru: seqAdd(start, -1),
+      aruAddr: this.nodeId,
+      fcc: 0,
+      backlog: 0,
+      retransFlg: retransPending,
+      rtr: [],
+    };
+    this.#tokenSend(token, true);
+  }
+
+  /** `memb_state_operational_enter` (TOTEM.md 3.6). */
+  #operationalEnter(): void {
+    this.#consensus.clear();
+    this.#oldRingStateSaved = false;
+
+    // 1. Unwrap recovered old-ring frames into the old regular queue.
+    const recoveredTo = this.#myAru;
+    let oldHigh = this.#oldRingStateHighSeqReceived;
+    const range = (recoveredTo - this.config.seqnoStart) >>> 0;
+    for (let i = 1; i <= range; i++) {
+      const item = this.#recovery.get(seqAdd(this.config.seqnoStart, i));
+      if (item === undefined || !item.msg.encapsulated) continue;
+      const inner = decodeFrame(item.msg.payload);
+      if (!inner.ok || inner.value.type !== "mcast") {
+        this.stats.rxMsgDropped++;
+        continue;
+      }
+      const old = inner.value;
+      if (!sameRing(old.ringId, this.#oldRingId)) continue;
+      if (this.#regular.inRange(old.seq) && !this.#regular.has(old.seq)) {
+        this.#regular.add(old.seq, { msg: old, bytes: item.msg.payload });
+        if (seqLt(oldHigh, old.seq)) oldHigh = old.seq;
+      }
+    }
+
+    // 2. Old-ring messages deliverable without holes, still in the old
+    // regular configuration. Safe ones wait unless known stable.
+    this.#deliverToApp(false, oldHigh);
+
+    // 3. Transitional configuration.
+    const left = subtract(this.#memb, this.#transMemb);
+    const joined = subtract(this.#newMemb, this.#transMemb);
+    const reason = this.#gatherReason;
+    this.#emitConfChg({
+      kind: "transitional",
+      ringId: this.#ringId,
+      members: this.#transMemb,
+      left,
+      joined: [],
+    }, reason);
+
+    // 5. The rest of the old ring's messages, skipping holes, and after a
+    // hole only from senders that stay with us. Every transitional member
+    // holds the same set after recovery, so safe messages are safe here.
+    this.#deliverToApp(true, oldHigh);
+
+    // 6. Regular configuration.
+    this.#memb = [...this.#newMemb];
+    this.#emitConfChg({
+      kind: "regular",
+      ringId: this.#ringId,
+      members: this.#memb,
+      left: [],
+      joined,
+    }, reason);
+
+    // 7. The recovery queue becomes the regular queue.
+    const swap = this.#regular;
+    this.#regular = this.#recovery;
+    this.#recovery = swap;
+    this.#recovery.reinit(this.config.seqnoStart);
+    this.#lastReleased = this.#regular.base;
+    this.#myLastAru = this.config.seqnoStart >>> 0;
+    this.#safeUpTo = this.#myLastAru;
+    this.#myHighDelivered = this.#myHighSeqReceived;
+    this.#procSet = [...this.#memb];
+    this.#failSet = [];
+    this.#leavers.clear();
+    this.#oldRingId = this.#ringId;
+    this.#myReceivedFlg = true;
+    this.#commitToken = null;
+    this.stats.operationalEntered++;
+    this.stats.continuousGather = 0;
+    this.#setState("operational", "recovery_done");
+  }
+
+  #emitConfChg(change: ConfChange, reason: TransitionReason): void {
+    this.#emit({ type: "confchg", change, reason });
+  }
+}

@@ -1,0 +1,133 @@
+// A tiny reliable in-memory network for SRP unit tests (the full simulator
+// with faults lives in src/sim).
+import { Prng } from "../../../src/lib/prng.ts";
+import { resolveTotemConfig, type TotemOptions } from "../../../src/totem/config.ts";
+import { Srp } from "../../../src/totem/srp.ts";
+import type { ConfChange, NodeId, SrpAction, SrpEvent, TimerName } from "../../../src/totem/types.ts";
+
+interface Ev {
+  at: number;
+  order: number;
+  node: NodeId;
+  event: SrpEvent;
+  timerGen?: number;
+}
+
+export interface MiniNode {
+  srp: Srp;
+  delivered: { from: NodeId; seq: number; payload: Uint8Array; ring: string }[];
+  confchgs: ConfChange[];
+  timers: Map<TimerName, number>;
+  up: boolean;
+  storedRingSeq: number | null;
+}
+
+export class MiniNet {
+  now = 0;
+  #order = 0;
+  #queue: Ev[] = [];
+  #gen = 0;
+  nodes = new Map<NodeId, MiniNode>();
+  drop: (from: NodeId, to: NodeId, bytes: Uint8Array) => boolean = () => false;
+  rng: Prng;
+  delayMs = 1;
+
+  constructor(readonly ids: NodeId[], readonly options: TotemOptions = {}, seed = 1) {
+    this.rng = new Prng(seed);
+    for (const id of ids) this.boot(id);
+  }
+
+  boot(id: NodeId): void {
+    const prev = this.nodes.get(id);
+    const srp = new Srp({
+      nodeId: id,
+      nodes: this.ids,
+      config: resolveTotemConfig(this.options, this.ids.length),
+      rng: this.rng.fork(),
+      storedRingSeq: prev?.storedRingSeq ?? null,
+    });
+    this.nodes.set(id, {
+      srp,
+      delivered: [],
+      confchgs: [],
+      timers: new Map(),
+      up: true,
+      storedRingSeq: prev?.storedRingSeq ?? null,
+    });
+    this.#push({ at: this.now, order: 0, node: id, event: { type: "start" } });
+  }
+
+  crash(id: NodeId): void {
+    const n = this.nodes.get(id)!;
+    n.up = false;
+    n.timers.clear();
+  }
+
+  send(id: NodeId, payload: Uint8Array, guarantee: "agreed" | "safe" = "agreed"): SrpAction[] {
+    return this.#apply(id, { type: "send", payload, guarantee });
+  }
+
+  #push(ev: Ev): void {
+    ev.order = this.#order++;
+    this.#queue.push(ev);
+  }
+
+  #apply(id: NodeId, event: SrpEvent): SrpAction[] {
+    const n = this.nodes.get(id)!;
+    if (!n.up) return [];
+    const actions = n.srp.step(event, this.now);
+    for (const a of actions) {
+      switch (a.type) {
+        case "transmit": {
+          const targets = a.to === "all" ? this.ids.filter((x) => x !== id) : [a.to];
+          for (const t of targets) {
+            if (this.drop(id, t, a.bytes)) continue;
+            this.#push({ at: this.now + this.delayMs, order: 0, node: t, event: { type: "frame", bytes: a.bytes } });
+          }
+          break;
+        }
+        case "arm": {
+          const gen = ++this.#gen;
+          n.timers.set(a.timer, gen);
+          this.#push({ at: this.now + a.afterMs, order: 0, node: id, event: { type: "timer", timer: a.timer }, timerGen: gen });
+          break;
+        }
+        case "cancel":
+          n.timers.delete(a.timer);
+          break;
+        case "deliver":
+          n.delivered.push({ from: a.from, seq: a.seq, payload: a.payload, ring: `${a.ringId.rep}.${a.ringId.seq}` });
+          break;
+        case "confchg":
+          n.confchgs.push(a.change);
+          break;
+        case "persist_ring_seq":
+          n.storedRingSeq = a.ringSeq;
+          break;
+        default:
+          break;
+      }
+    }
+    return actions;
+  }
+
+  run(untilMs: number): void {
+    while (true) {
+      let best = -1;
+      for (let i = 0; i < this.#queue.length; i++) {
+        const e = this.#queue[i];
+        if (best < 0 || e.at < this.#queue[best].at || (e.at === this.#queue[best].at && e.order < this.#queue[best].order)) best = i;
+      }
+      if (best < 0 || this.#queue[best].at > untilMs) break;
+      const ev = this.#queue.splice(best, 1)[0];
+      this.now = ev.at;
+      const n = this.nodes.get(ev.node)!;
+      if (ev.event.type === "timer") {
+        if (n.timers.get(ev.event.timer) !== ev.timerGen) continue;
+        n.timers.delete(ev.event.timer);
+      }
+      this.#apply(ev.node, ev.event);
+    }
+    this.now = untilMs;
+  }
+}
