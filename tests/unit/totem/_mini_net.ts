@@ -63,6 +63,11 @@ export class MiniNet {
     n.timers.clear();
   }
 
+  shutdown(id: NodeId): void {
+    this.#apply(id, { type: "shutdown" });
+    this.crash(id);
+  }
+
   send(id: NodeId, payload: Uint8Array, guarantee: "agreed" | "safe" = "agreed"): SrpAction[] {
     return this.#apply(id, { type: "send", payload, guarantee });
   }
