@@ -1,0 +1,281 @@
+/**
+ * The daemon's driver of the Totem core (an edge): it feeds the pure `Srp`
+ * from the transport and real timers, and performs the actions it returns —
+ * datagrams out, `setTimeout`s, the ring-seq file, membership log lines.
+ * The simulator drives the very same core from a virtual clock instead.
+ */
+import { assert, unreachable } from "../lib/assert.ts";
+import { Prng } from "../lib/prng.ts";
+import type { Logger } from "../log/logger.ts";
+import type { TotemConfig } from "../totem/config.ts";
+import { Srp } from "../totem/srp.ts";
+import {
+  type ConfChange,
+  type Guarantee,
+  type NodeId,
+  type RingId,
+  ringIdText,
+  type SrpAction,
+  type SrpEvent,
+  type SrpState,
+  type TimerName,
+  type TransitionReason,
+} from "../totem/types.ts";
+
+/** What the runtime needs from the transport. */
+export interface FrameTransport {
+  send(to: NodeId | "all", bytes: Uint8Array): void;
+}
+
+/** A message delivered in total order. */
+export interface Delivery {
+  from: NodeId;
+  ringId: RingId;
+  seq: number;
+  guarantee: Guarantee;
+  payload: Uint8Array;
+}
+
+/** Listener for ordered deliveries and configuration changes. */
+export interface RuntimeListener {
+  deliver?(d: Delivery): void;
+  confchg?(change: ConfChange, reason: TransitionReason): void;
+}
+
+/** Construction parameters. */
+export interface NodeRuntimeOptions {
+  nodeId: NodeId;
+  nodes: readonly NodeId[];
+  totem: TotemConfig;
+  transport: FrameTransport;
+  logger: Logger;
+  /** Directory of the `ringid_<nodeid>` file (stable storage). */
+  stateDir: string;
+  /** Seed of the core's PRNG (join jitter only); defaults to a CSPRNG value. */
+  seed?: number;
+}
+
+const REASON_TEXT: Record<TransitionReason, string> = {
+  start: "node started",
+  token_lost: "token lost",
+  consensus_timeout: "consensus timeout",
+  join: "join",
+  foreign_message: "message from another ring (merge)",
+  merge_detect: "merge of another ring",
+  node_left: "node left cleanly",
+  fail_to_recv: "failed to receive",
+  commit_token: "commit token",
+  recovery_done: "recovery done",
+  shutdown: "shutdown",
+};
+
+/** Human text for a transition reason, as logs print it. */
+export function reasonText(reason: TransitionReason): string {
+  return REASON_TEXT[reason];
+}
+
+/** Reads the last committed ring seq, or null when none was stored. */
+export function loadRingSeq(stateDir: string, nodeId: NodeId): number | null {
+  const path = `${stateDir}/ringid_${nodeId}`;
+  let text: string;
+  try {
+    text = Deno.readTextFileSync(path);
+  } catch (e) {
+    if (e instanceof Deno.errors.NotFound) return null;
+    throw e;
+  }
+  const seq = Number(text.trim());
+  if (!Number.isSafeInteger(seq) || seq < 0) {
+    throw new Error(`${path}: ring sequence file holds "${text.trim()}", expected a whole number`);
+  }
+  return seq;
+}
+
+/** Writes the ring seq durably: temp file, fsync, rename (STYLE.md 6). */
+export function storeRingSeq(stateDir: string, nodeId: NodeId, seq: number): void {
+  const path = `${stateDir}/ringid_${nodeId}`;
+  const tmp = `${path}.tmp`;
+  const file = Deno.openSync(tmp, { write: true, create: true, truncate: true, mode: 0o600 });
+  try {
+    file.writeSync(new TextEncoder().encode(`${seq}\n`));
+    file.syncSync();
+  } finally {
+    file.close();
+  }
+  Deno.renameSync(tmp, path);
+}
+
+/** Runs one Totem processor against real time and a real transport. */
+export class NodeRuntime {
+  readonly srp: Srp;
+  readonly nodeId: NodeId;
+  #transport: FrameTransport;
+  #logger: Logger;
+  #stateDir: string;
+  #timers = new Map<TimerName, ReturnType<typeof setTimeout>>();
+  #listeners: RuntimeListener[] = [];
+  #lastTrans: ConfChange | null = null;
+  #stopped = false;
+  #epochMs = performance.now();
+  /** Set while the last `send` was refused for lack of queue room. */
+  #tryAgain = false;
+  delivered = 0;
+  rejected = new Map<string, number>();
+
+  constructor(options: NodeRuntimeOptions) {
+    this.nodeId = options.nodeId;
+    this.#transport = options.transport;
+    this.#logger = options.logger;
+    this.#stateDir = options.stateDir;
+    const stored = loadRingSeq(options.stateDir, options.nodeId);
+    const seed = options.seed ?? crypto.getRandomValues(new Uint32Array(1))[0];
+    this.srp = new Srp({
+      nodeId: options.nodeId,
+      nodes: options.nodes,
+      config: options.totem,
+      rng: new Prng(seed),
+      storedRingSeq: stored,
+    });
+  }
+
+  /** Subscribes to deliveries and configuration changes. */
+  listen(listener: RuntimeListener): void {
+    this.#listeners.push(listener);
+  }
+
+  /** Milliseconds since this runtime was created (monotonic). */
+  now(): number {
+    return performance.now() - this.#epochMs;
+  }
+
+  /** Enters GATHER: the first membership round starts. */
+  start(): void {
+    this.#step({ type: "start" });
+  }
+
+  /** Hands a received datagram's payload to the core. */
+  receive(bytes: Uint8Array): void {
+    this.#step({ type: "frame", bytes });
+  }
+
+  /** Queues an application message; false means TRY_AGAIN (queue full). */
+  send(payload: Uint8Array, guarantee: Guarantee = "agreed"): boolean {
+    this.#tryAgain = false;
+    this.#step({ type: "send", payload, guarantee });
+    return !this.#tryAgain;
+  }
+
+  /** Leaves the ring cleanly and stops every timer. */
+  shutdown(): void {
+    if (this.#stopped) return;
+    this.#step({ type: "shutdown" });
+    this.#stopped = true;
+    for (const handle of this.#timers.values()) clearTimeout(handle);
+    this.#timers.clear();
+  }
+
+  /** A summary for status files and admin tools. */
+  status(): {
+    nodeId: NodeId;
+    state: SrpState;
+    ringId: RingId;
+    members: readonly NodeId[];
+    delivered: number;
+    sendQueue: number;
+  } {
+    return {
+      nodeId: this.nodeId,
+      state: this.srp.state,
+      ringId: this.srp.ringId,
+      members: this.srp.members,
+      delivered: this.delivered,
+      sendQueue: this.srp.sendQueueLength,
+    };
+  }
+
+  #step(event: SrpEvent): void {
+    if (this.#stopped) return;
+    const actions = this.srp.step(event, this.now());
+    for (const action of actions) this.#perform(action);
+  }
+
+  #perform(action: SrpAction): void {
+    switch (action.type) {
+      case "transmit":
+        this.#transport.send(action.to, action.bytes);
+        break;
+      case "arm": {
+        const old = this.#timers.get(action.timer);
+        if (old !== undefined) clearTimeout(old);
+        const timer = action.timer;
+        const handle = setTimeout(() => {
+          this.#timers.delete(timer);
+          this.#step({ type: "timer", timer });
+        }, action.afterMs);
+        this.#timers.set(timer, handle);
+        break;
+      }
+      case "cancel": {
+        const handle = this.#timers.get(action.timer);
+        if (handle !== undefined) {
+          clearTimeout(handle);
+          this.#timers.delete(action.timer);
+        }
+        break;
+      }
+      case "deliver":
+        this.delivered++;
+        for (const l of this.#listeners) l.deliver?.(action);
+        break;
+      case "confchg":
+        this.#logConfChg(action.change, action.reason);
+        for (const l of this.#listeners) l.confchg?.(action.change, action.reason);
+        break;
+      case "persist_ring_seq":
+        // Synchronous on purpose: the commit token that follows in this
+        // action list must not leave before the seq is durable.
+        storeRingSeq(this.#stateDir, this.nodeId, action.ringSeq);
+        break;
+      case "state":
+        this.#logger.log(
+          action.to === "gather" || action.reason === "shutdown" ? "info" : "debug",
+          "TOTEM",
+          `${action.from.toUpperCase()} -> ${action.to.toUpperCase()} (${reasonText(action.reason)})`,
+        );
+        break;
+      case "try_again":
+        this.#tryAgain = true;
+        break;
+      case "rejected":
+        this.rejected.set(action.reason, (this.rejected.get(action.reason) ?? 0) + 1);
+        this.#logger.log("debug", "TOTEM", `dropped frame: ${action.reason}`);
+        break;
+      case "log":
+        this.#logger.log(action.level, "TOTEM", action.message);
+        break;
+      default:
+        unreachable(action);
+    }
+  }
+
+  #logConfChg(change: ConfChange, reason: TransitionReason): void {
+    if (change.kind === "transitional") {
+      this.#lastTrans = change;
+      return;
+    }
+    const left = this.#lastTrans?.left ?? [];
+    assert(
+      this.#lastTrans === null || this.#lastTrans.ringId.seq === change.ringId.seq,
+      "regular configuration without its transitional one",
+    );
+    this.#lastTrans = null;
+    const list = (ids: readonly NodeId[]) => ids.length === 0 ? "-" : ids.join(" ");
+    this.#logger.log(
+      "notice",
+      "TOTEM",
+      `membership: ring ${ringIdText(change.ringId)} members [${
+        change.members.join(" ")
+      }] joined [${list(change.joined)}] left [${list(left)}] reason: ${reasonText(reason)}`,
+    );
+  }
+}
