@@ -86,16 +86,27 @@ export function loadRingSeq(stateDir: string, nodeId: NodeId): number | null {
   }
   const seq = Number(text.trim());
   if (!Number.isSafeInteger(seq) || seq < 0) {
-    throw new Error(`${path}: ring sequence file holds "${text.trim()}", expected a whole number`);
+    throw new Error(
+      `${path}: ring sequence file holds "${text.trim()}", expected a whole number`,
+    );
   }
   return seq;
 }
 
 /** Writes the ring seq durably: temp file, fsync, rename (STYLE.md 6). */
-export function storeRingSeq(stateDir: string, nodeId: NodeId, seq: number): void {
+export function storeRingSeq(
+  stateDir: string,
+  nodeId: NodeId,
+  seq: number,
+): void {
   const path = `${stateDir}/ringid_${nodeId}`;
   const tmp = `${path}.tmp`;
-  const file = Deno.openSync(tmp, { write: true, create: true, truncate: true, mode: 0o600 });
+  const file = Deno.openSync(tmp, {
+    write: true,
+    create: true,
+    truncate: true,
+    mode: 0o600,
+  });
   try {
     file.writeSync(new TextEncoder().encode(`${seq}\n`));
     file.syncSync();
@@ -229,7 +240,9 @@ export class NodeRuntime {
         break;
       case "confchg":
         this.#logConfChg(action.change, action.reason);
-        for (const l of this.#listeners) l.confchg?.(action.change, action.reason);
+        for (const l of this.#listeners) {
+          l.confchg?.(action.change, action.reason);
+        }
         break;
       case "persist_ring_seq":
         // Synchronous on purpose: the commit token that follows in this
@@ -238,16 +251,23 @@ export class NodeRuntime {
         break;
       case "state":
         this.#logger.log(
-          action.to === "gather" || action.reason === "shutdown" ? "info" : "debug",
+          action.to === "gather" || action.reason === "shutdown"
+            ? "info"
+            : "debug",
           "TOTEM",
-          `${action.from.toUpperCase()} -> ${action.to.toUpperCase()} (${reasonText(action.reason)})`,
+          `${action.from.toUpperCase()} -> ${action.to.toUpperCase()} (${
+            reasonText(action.reason)
+          })`,
         );
         break;
       case "try_again":
         this.#tryAgain = true;
         break;
       case "rejected":
-        this.rejected.set(action.reason, (this.rejected.get(action.reason) ?? 0) + 1);
+        this.rejected.set(
+          action.reason,
+          (this.rejected.get(action.reason) ?? 0) + 1,
+        );
         this.#logger.log("debug", "TOTEM", `dropped frame: ${action.reason}`);
         break;
       case "log":
@@ -265,17 +285,21 @@ export class NodeRuntime {
     }
     const left = this.#lastTrans?.left ?? [];
     assert(
-      this.#lastTrans === null || this.#lastTrans.ringId.seq === change.ringId.seq,
+      this.#lastTrans === null ||
+        this.#lastTrans.ringId.seq === change.ringId.seq,
       "regular configuration without its transitional one",
     );
     this.#lastTrans = null;
-    const list = (ids: readonly NodeId[]) => ids.length === 0 ? "-" : ids.join(" ");
+    const list = (ids: readonly NodeId[]) =>
+      ids.length === 0 ? "-" : ids.join(" ");
     this.#logger.log(
       "notice",
       "TOTEM",
       `membership: ring ${ringIdText(change.ringId)} members [${
         change.members.join(" ")
-      }] joined [${list(change.joined)}] left [${list(left)}] reason: ${reasonText(reason)}`,
+      }] joined [${list(change.joined)}] left [${list(left)}] reason: ${
+        reasonText(reason)
+      }`,
     );
   }
 }

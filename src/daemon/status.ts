@@ -34,7 +34,10 @@ export function statusPath(runDir: string): string {
 }
 
 /** Writes the status file atomically (temp + rename). */
-export async function writeStatus(runDir: string, status: DaemonStatus): Promise<void> {
+export async function writeStatus(
+  runDir: string,
+  status: DaemonStatus,
+): Promise<void> {
   const path = statusPath(runDir);
   const tmp = `${path}.tmp`;
   await Deno.writeTextFile(tmp, JSON.stringify(status) + "\n");
@@ -44,7 +47,9 @@ export async function writeStatus(runDir: string, status: DaemonStatus): Promise
 /** Reads the status file; null when it does not exist yet or is partial. */
 export async function readStatus(runDir: string): Promise<DaemonStatus | null> {
   try {
-    return JSON.parse(await Deno.readTextFile(statusPath(runDir))) as DaemonStatus;
+    return JSON.parse(
+      await Deno.readTextFile(statusPath(runDir)),
+    ) as DaemonStatus;
   } catch {
     return null;
   }

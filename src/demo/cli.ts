@@ -54,16 +54,20 @@ export async function main(args: string[]): Promise<number> {
   const durationS = Number(parsed.values.duration);
   const count = Number(parsed.values.nodes);
   if (!Number.isFinite(durationS) || durationS < 0) {
-    console.error(`denosync demo: --duration must be a number of seconds, got "${parsed.values.duration}"`);
+    console.error(
+      `denosync demo: --duration must be a number of seconds, got "${parsed.values.duration}"`,
+    );
     return 2;
   }
   if (!Number.isInteger(count) || count < 2 || count > 8) {
-    console.error(`denosync demo: --nodes must be 2..8, got "${parsed.values.nodes}"`);
+    console.error(
+      `denosync demo: --nodes must be 2..8, got "${parsed.values.nodes}"`,
+    );
     return 2;
   }
 
   const root = await Deno.makeTempDir({ prefix: "denosync-demo-" });
-  const port = await freePort();
+  const port = freePort();
   const conf = `${root}/corosync.conf`;
   await Deno.writeTextFile(conf, demoConfig(count, port));
   const nodes: DemoNode[] = [];
@@ -82,28 +86,50 @@ export async function main(args: string[]): Promise<number> {
     interrupted = true;
   };
   Deno.addSignalListener("SIGINT", onSignal);
-  say(`cluster of ${count} nodes on 127.0.0.1..${count} port ${port}, files in ${root}`);
+  say(
+    `cluster of ${count} nodes on 127.0.0.1..${count} port ${port}, files in ${root}`,
+  );
   try {
     for (const n of nodes) startNode(n, conf, root);
-    say("started " + nodes.map((n) => `node ${n.id} (pid ${n.child!.pid})`).join(", "));
+    say(
+      "started " +
+        nodes.map((n) => `node ${n.id} (pid ${n.child!.pid})`).join(", "),
+    );
     const deadline = durationS > 0 ? t0 + durationS * 1000 : Infinity;
     const all = nodes.map((n) => n.id);
     const watcher = new Watcher(nodes, say);
 
     const script: { label: string; run: () => Promise<boolean> }[] = [
-      { label: "wait for the ring", run: () => watcher.waitRing(all, 20_000, () => interrupted) },
+      {
+        label: "wait for the ring",
+        run: () => watcher.waitRing(all, 20_000, () => interrupted),
+      },
       { label: "pause", run: () => watcher.idle(3_000, () => interrupted) },
       {
         label: `kill -9 node ${count}`,
         run: async () => {
           const victim = nodes[count - 1];
-          say(`>>> kill -9 node ${victim.id} (pid ${victim.child!.pid}): the others lose its token and re-form`);
+          say(
+            `>>> kill -9 node ${victim.id} (pid ${
+              victim.child!.pid
+            }): the others lose its token and re-form`,
+          );
           const start = performance.now();
           victim.child!.kill("SIGKILL");
           await victim.child!.status;
           victim.child = null;
-          const ok = await watcher.waitRing(all.slice(0, -1), 20_000, () => interrupted);
-          if (ok) say(`    new ring ${((performance.now() - start) / 1000).toFixed(2)} s after the kill (token + consensus timeouts)`);
+          const ok = await watcher.waitRing(
+            all.slice(0, -1),
+            20_000,
+            () => interrupted,
+          );
+          if (ok) {
+            say(
+              `    new ring ${
+                ((performance.now() - start) / 1000).toFixed(2)
+              } s after the kill (token + consensus timeouts)`,
+            );
+          }
           return ok;
         },
       },
@@ -115,7 +141,13 @@ export async function main(args: string[]): Promise<number> {
           const start = performance.now();
           startNode(victim, conf, root);
           const ok = await watcher.waitRing(all, 20_000, () => interrupted);
-          if (ok) say(`    back in the ring after ${((performance.now() - start) / 1000).toFixed(2)} s`);
+          if (ok) {
+            say(
+              `    back in the ring after ${
+                ((performance.now() - start) / 1000).toFixed(2)
+              } s`,
+            );
+          }
           return ok;
         },
       },
@@ -124,11 +156,23 @@ export async function main(args: string[]): Promise<number> {
         label: "SIGTERM node 2",
         run: async () => {
           const victim = nodes[1];
-          say(`>>> SIGTERM node ${victim.id}: it leaves cleanly, the others re-form at once`);
+          say(
+            `>>> SIGTERM node ${victim.id}: it leaves cleanly, the others re-form at once`,
+          );
           const start = performance.now();
           victim.child!.kill("SIGTERM");
-          const ok = await watcher.waitRing(all.filter((id) => id !== victim.id), 20_000, () => interrupted);
-          if (ok) say(`    new ring ${((performance.now() - start) * 1).toFixed(0)} ms after SIGTERM`);
+          const ok = await watcher.waitRing(
+            all.filter((id) => id !== victim.id),
+            20_000,
+            () => interrupted,
+          );
+          if (ok) {
+            say(
+              `    new ring ${
+                ((performance.now() - start) * 1).toFixed(0)
+              } ms after SIGTERM`,
+            );
+          }
           await victim.child!.status;
           victim.child = null;
           return ok;
@@ -148,20 +192,30 @@ export async function main(args: string[]): Promise<number> {
       if (interrupted || performance.now() > deadline) break;
       const ok = await stepItem.run();
       if (!ok && !interrupted) {
-        say(`!!! step "${stepItem.label}" did not complete in time; daemon logs are in ${root}`);
+        say(
+          `!!! step "${stepItem.label}" did not complete in time; daemon logs are in ${root}`,
+        );
         return 1;
       }
     }
     while (!interrupted && performance.now() < deadline) {
-      await watcher.idle(Math.min(1000, deadline - performance.now()), () => interrupted);
+      await watcher.idle(
+        Math.min(1000, deadline - performance.now()),
+        () => interrupted,
+      );
     }
-    say(interrupted ? "interrupted: stopping the cluster" : "done: stopping the cluster");
+    say(
+      interrupted
+        ? "interrupted: stopping the cluster"
+        : "done: stopping the cluster",
+    );
     return 0;
   } finally {
     Deno.removeSignalListener("SIGINT", onSignal);
     await stopAll(nodes);
-    if (!parsed.values.keep) await Deno.remove(root, { recursive: true }).catch(() => {});
-    else console.log(`kept ${root}`);
+    if (!parsed.values.keep) {
+      await Deno.remove(root, { recursive: true }).catch(() => {});
+    } else console.log(`kept ${root}`);
   }
 }
 
@@ -186,26 +240,42 @@ class Watcher {
       const s = await readStatus(n.dir);
       if (s === null) continue;
       out.set(n.id, s);
-      const links = s.links.map((l) => `${l.nodeId}/${l.link}:${l.connected ? "up" : "down"}`).join(" ");
-      const line = `${s.state} ring ${s.ringId.rep}.${s.ringId.seq} members [${s.members.join(" ")}]`;
+      const links = s.links.map((l) =>
+        `${l.nodeId}/${l.link}:${l.connected ? "up" : "down"}`
+      ).join(" ");
+      const line = `${s.state} ring ${s.ringId.rep}.${s.ringId.seq} members [${
+        s.members.join(" ")
+      }]`;
       if (this.#last.get(n.id) !== line) {
         this.#last.set(n.id, line);
-        this.#say(`node ${n.id}: ${line}  links ${links || "-"}  delivered ${s.delivered}`);
+        this.#say(
+          `node ${n.id}: ${line}  links ${
+            links || "-"
+          }  delivered ${s.delivered}`,
+        );
       }
     }
     return out;
   }
 
   /** Waits until every node in `ids` is operational in one ring of exactly `ids`. */
-  async waitRing(ids: number[], timeoutMs: number, stop: () => boolean): Promise<boolean> {
+  async waitRing(
+    ids: number[],
+    timeoutMs: number,
+    stop: () => boolean,
+  ): Promise<boolean> {
     const end = performance.now() + timeoutMs;
     while (performance.now() < end && !stop()) {
       const st = await this.poll();
       const want = ids.join(" ");
       const rings = ids.map((id) => st.get(id));
       if (
-        rings.every((s) => s !== undefined && s.state === "operational" && s.members.join(" ") === want) &&
-        new Set(rings.map((s) => `${s!.ringId.rep}.${s!.ringId.seq}`)).size === 1
+        rings.every((s) =>
+          s !== undefined && s.state === "operational" &&
+          s.members.join(" ") === want
+        ) &&
+        new Set(rings.map((s) => `${s!.ringId.rep}.${s!.ringId.seq}`)).size ===
+          1
       ) {
         const r = rings[0]!.ringId;
         this.#say(`=== ring ${r.rep}.${r.seq} formed with members [${want}]`);
@@ -276,7 +346,11 @@ logging {
 }
 
 /** Command line that starts a daemon the same way `deno task denosync run` does. */
-export function daemonCommand(args: string[], readable: string[], writable: string[]): string[] {
+export function daemonCommand(
+  args: string[],
+  readable: string[],
+  writable: string[],
+): string[] {
   const main = new URL("../../main.ts", import.meta.url);
   const compiled = Deno.mainModule.includes("deno-compile");
   if (compiled) return args;
@@ -294,7 +368,11 @@ export function daemonCommand(args: string[], readable: string[], writable: stri
 }
 
 function startNode(n: DemoNode, conf: string, root: string): void {
-  const log = Deno.openSync(n.logFile, { append: true, create: true, write: true });
+  const log = Deno.openSync(n.logFile, {
+    append: true,
+    create: true,
+    write: true,
+  });
   const args = daemonCommand(
     ["run", "-c", conf, "--nodeid", String(n.id), "--run-dir", n.dir],
     [root],
@@ -307,8 +385,12 @@ function startNode(n: DemoNode, conf: string, root: string): void {
     stderr: "piped",
   }).spawn();
   // Daemon output goes to its log file in the demo directory.
-  void child.stderr.pipeTo(new WritableStream({ write: (c) => void log.writeSync(c) })).catch(() => {});
-  void child.stdout.pipeTo(new WritableStream({ write: (c) => void log.writeSync(c) })).catch(() => {});
+  void child.stderr.pipeTo(
+    new WritableStream({ write: (c) => void log.writeSync(c) }),
+  ).catch(() => {});
+  void child.stdout.pipeTo(
+    new WritableStream({ write: (c) => void log.writeSync(c) }),
+  ).catch(() => {});
   void child.status.then(() => log.close());
   n.child = child;
 }
@@ -338,12 +420,20 @@ async function stopAll(nodes: DemoNode[]): Promise<void> {
   }
 }
 
-async function freePort(): Promise<number> {
+function freePort(): number {
   for (let attempt = 0; attempt < 50; attempt++) {
     const port = 20000 + Math.floor(Math.random() * 30000) * 2;
     try {
-      const a = Deno.listenDatagram({ transport: "udp", hostname: "127.0.0.1", port });
-      const b = Deno.listenDatagram({ transport: "udp", hostname: "127.0.0.1", port: port + 1 });
+      const a = Deno.listenDatagram({
+        transport: "udp",
+        hostname: "127.0.0.1",
+        port,
+      });
+      const b = Deno.listenDatagram({
+        transport: "udp",
+        hostname: "127.0.0.1",
+        port: port + 1,
+      });
       a.close();
       b.close();
       return port;

@@ -1,16 +1,14 @@
 /**
- * Wrap-aware u32 sequence arithmetic (TOTEM.md 2.11): totemsrp compares
- * sequence numbers with a half-range shift so that order survives the wrap
- * from 0xFFFFFFFF to 0.
+ * Wrap-aware u32 sequence arithmetic (TOTEM.md 2.11). Serial-number
+ * comparison: `a` precedes `b` when the signed 32-bit distance `a - b` is
+ * negative, so order survives the wrap from 0xFFFFFFFF to 0 and the crossing
+ * of 0x80000000 as long as live values lie within 2^31 of each other (the
+ * sort-queue window keeps them within 16384).
  */
-const HALF = 0x8000_0000;
 
-/** `a < b` with Corosync's wrap rule. */
+/** `a < b` under serial-number arithmetic. */
 export function seqLt(a: number, b: number): boolean {
-  if (a > HALF || b > HALF) {
-    return ((a - HALF) >>> 0) < ((b - HALF) >>> 0);
-  }
-  return a < b;
+  return ((a - b) | 0) < 0;
 }
 
 /** `a <= b` with Corosync's wrap rule. */

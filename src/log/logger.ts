@@ -76,11 +76,17 @@ export class Logger {
     }
     if (this.#options.toSyslog) {
       try {
-        const path = `${Deno.env.get("TMPDIR") ?? "/tmp"}/denosync-syslog-${Deno.pid}.sock`;
+        const path = `${
+          Deno.env.get("TMPDIR") ?? "/tmp"
+        }/denosync-syslog-${Deno.pid}.sock`;
         this.#syslog = Deno.listenDatagram({ transport: "unixpacket", path });
         this.#syslogPath = path;
       } catch (e) {
-        this.#write("warn", "LOG", `syslog unavailable, logging continues elsewhere: ${e}`);
+        this.#write(
+          "warn",
+          "LOG",
+          `syslog unavailable, logging continues elsewhere: ${e}`,
+        );
       }
     }
   }
@@ -102,12 +108,16 @@ export class Logger {
   /** Changes debug settings at runtime (cmap `logging.debug`). */
   setDebug(level: "off" | "on" | "trace", subsys?: string): void {
     if (subsys === undefined) this.#options.debug = level;
-    else this.#options.subsys = { ...this.#options.subsys, [subsys.toUpperCase()]: level };
+    else {this.#options.subsys = {
+        ...this.#options.subsys,
+        [subsys.toUpperCase()]: level,
+      };}
   }
 
   /** True when a message of `level` from `subsys` would be written. */
   enabled(level: LogLevel, subsys: string): boolean {
-    const debug = this.#options.subsys?.[subsys.toUpperCase()] ?? this.#options.debug;
+    const debug = this.#options.subsys?.[subsys.toUpperCase()] ??
+      this.#options.debug;
     const max = debug === "trace" ? 5 : debug === "on" ? 4 : 3;
     return LEVEL_RANK[level] <= max;
   }
@@ -121,15 +131,21 @@ export class Logger {
   #write(level: LogLevel, subsys: string, message: string): void {
     const ident = this.#options.ident ? ` [${this.#options.ident}]` : "";
     const stamp = this.#options.timestamp ? `${new Date().toISOString()} ` : "";
-    const line = `${stamp}${level.padEnd(6)}${ident} [${subsys.toUpperCase().padEnd(5)}] ${message}\n`;
+    const line = `${stamp}${level.padEnd(6)}${ident} [${
+      subsys.toUpperCase().padEnd(5)
+    }] ${message}\n`;
     const bytes = this.#encoder.encode(line);
     if (this.#options.toStderr) Deno.stderr.writeSync(bytes);
     if (this.#file !== null) this.#file.writeSync(bytes);
     if (this.#syslog !== null) {
-      const facility = SYSLOG_FACILITY[this.#options.syslogFacility ?? "daemon"] ?? 3;
+      const facility =
+        SYSLOG_FACILITY[this.#options.syslogFacility ?? "daemon"] ?? 3;
       const pri = facility * 8 + SYSLOG_SEVERITY[level];
-      const msg = this.#encoder.encode(`<${pri}>denosync[${Deno.pid}]: [${subsys}] ${message}`);
-      this.#syslog.send(msg, { transport: "unixpacket", path: "/dev/log" }).catch(() => {});
+      const msg = this.#encoder.encode(
+        `<${pri}>denosync[${Deno.pid}]: [${subsys}] ${message}`,
+      );
+      this.#syslog.send(msg, { transport: "unixpacket", path: "/dev/log" })
+        .catch(() => {});
     }
   }
 

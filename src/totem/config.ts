@@ -130,7 +130,9 @@ export function validateTotemConfig(c: TotemConfig): void {
   }
   if (c.windowSize > SORT_QUEUE_SLOTS / 4) {
     throw new RangeError(
-      `totem.window_size (${c.windowSize}) must be at most ${SORT_QUEUE_SLOTS / 4}`,
+      `totem.window_size (${c.windowSize}) must be at most ${
+        SORT_QUEUE_SLOTS / 4
+      }`,
     );
   }
   assert(c.missCountConst >= 0, "miss_count_const must not be negative");

@@ -64,7 +64,10 @@ export class SortQueue {
 
   /** Stores a frame; the slot must be in range and free. */
   add(seq: number, item: SortQueueItem): void {
-    assert(this.inRange(seq), `sort queue: seq ${seq} outside window above ${this.#base}`);
+    assert(
+      this.inRange(seq),
+      `sort queue: seq ${seq} outside window above ${this.#base}`,
+    );
     const i = seq & MASK;
     assert(this.#items[i] === undefined, `sort queue: seq ${seq} already held`);
     this.#items[i] = item;
@@ -83,7 +86,10 @@ export class SortQueue {
   releaseTo(seq: number): void {
     const range = (seq - this.#base) >>> 0;
     if (range === 0 || range >= 0x8000_0000) return;
-    assert(range < SORT_QUEUE_SLOTS, `sort queue: release range ${range} too large`);
+    assert(
+      range < SORT_QUEUE_SLOTS,
+      `sort queue: release range ${range} too large`,
+    );
     for (let k = 1; k <= range; k++) {
       const i = (this.#base + k) & MASK;
       if (this.#items[i] !== undefined) {

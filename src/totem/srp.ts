@@ -197,10 +197,16 @@ export class Srp {
 
   constructor(options: SrpOptions) {
     const { nodeId, nodes, config, rng, storedRingSeq } = options;
-    assert(Number.isInteger(nodeId) && nodeId > 0 && nodeId <= 0xffff_ffff, "node id must be a non-zero u32");
+    assert(
+      Number.isInteger(nodeId) && nodeId > 0 && nodeId <= 0xffff_ffff,
+      "node id must be a non-zero u32",
+    );
     this.nodeId = nodeId;
     this.#nodes = sortedSet(nodes);
-    assert(this.#nodes.includes(nodeId), `node ${nodeId} missing from the nodelist`);
+    assert(
+      this.#nodes.includes(nodeId),
+      `node ${nodeId} missing from the nodelist`,
+    );
     this.config = config;
     this.#rng = rng;
     // Restart with the same node id (TOTEM.md 3.9): the stored seq is that
@@ -291,7 +297,10 @@ export class Srp {
   /** Replaces the configured nodelist (runtime reload). */
   setNodes(nodes: readonly NodeId[]): void {
     const next = sortedSet(nodes);
-    assert(next.includes(this.nodeId), "the local node cannot be removed from the nodelist");
+    assert(
+      next.includes(this.nodeId),
+      "the local node cannot be removed from the nodelist",
+    );
     this.#nodes = next;
   }
 
@@ -460,7 +469,12 @@ export class Srp {
       ] as const
     ) this.#cancel(t);
     this.#stopped = true;
-    this.#emit({ type: "state", from: this.#state, to: this.#state, reason: "shutdown" });
+    this.#emit({
+      type: "state",
+      from: this.#state,
+      to: this.#state,
+      reason: "shutdown",
+    });
   }
 
   // -------------------------------------------------------------- ordering
@@ -554,7 +568,10 @@ export class Srp {
   #deliverToApp(skip: boolean, end: number, safeUpTo?: number): void {
     const range = (end - this.#myHighDelivered) >>> 0;
     if (range === 0 || range >= 0x8000_0000) return;
-    assert(range < SORT_QUEUE_SLOTS, `delivery range ${range} exceeds the sort queue`);
+    assert(
+      range < SORT_QUEUE_SLOTS,
+      `delivery range ${range} exceeds the sort queue`,
+    );
     const stable = safeUpTo ?? this.#safeUpTo;
     for (let i = 0; i < range; i++) {
       const seq = seqAdd(this.#myHighDelivered, 1);
@@ -668,7 +685,10 @@ export class Srp {
       this.#aruCount > this.config.failRecvConst &&
       token.aruAddr === this.nodeId
     ) {
-      this.#log("warn", "failed to receive: leaving the ring to let it make progress");
+      this.#log(
+        "warn",
+        "failed to receive: leaving the ring to let it make progress",
+      );
       this.#failedToRecv = true;
       this.#failSet = sortedSet([...this.#failSet, this.nodeId]);
       this.#gatherEnter("fail_to_recv");
@@ -693,7 +713,8 @@ export class Srp {
 
   #heartbeatTouch(forward: boolean): void {
     if (this.config.heartbeatFailuresAllowed <= 0) return;
-    const timeoutMs = this.config.heartbeatFailuresAllowed * this.config.tokenRetransmitMs +
+    const timeoutMs =
+      this.config.heartbeatFailuresAllowed * this.config.tokenRetransmitMs +
       this.config.maxNetworkDelayMs;
     if (timeoutMs >= this.config.tokenMs) return;
     if (forward) this.#arm("heartbeat", timeoutMs);
@@ -736,7 +757,9 @@ export class Srp {
   #messagesFree(tokenAru: number): void {
     let releaseTo = tokenAru;
     if (seqLt(this.#myLastAru, releaseTo)) releaseTo = this.#myLastAru;
-    if (seqLt(this.#myHighDelivered, releaseTo)) releaseTo = this.#myHighDelivered;
+    if (seqLt(this.#myHighDelivered, releaseTo)) {
+      releaseTo = this.#myHighDelivered;
+    }
     if (seqLte(releaseTo, this.#lastReleased)) return;
     this.#regular.releaseTo(releaseTo);
     this.#lastReleased = releaseTo;
@@ -791,13 +814,18 @@ export class Srp {
     }
     const range = (token.seq - this.#myAru) >>> 0;
     if (range >= 0x8000_0000) return done;
-    assert(range < SORT_QUEUE_SLOTS, `token seq ${token.seq} too far above aru ${this.#myAru}`);
+    assert(
+      range < SORT_QUEUE_SLOTS,
+      `token seq ${token.seq} too far above aru ${this.#myAru}`,
+    );
     for (let i = 1; token.rtr.length < RTR_ENTRIES_MAX && i <= range; i++) {
       const seq = seqAdd(this.#myAru, i);
       if (!queue.inRange(seq)) break;
       if (queue.has(seq)) continue;
       if (queue.bumpMiss(seq) < this.config.missCountConst) continue;
-      if (token.rtr.some((e) => e.seq === seq && sameRing(e.ringId, this.#ringId))) {
+      if (
+        token.rtr.some((e) => e.seq === seq && sameRing(e.ringId, this.#ringId))
+      ) {
         continue;
       }
       token.rtr.push({ ringId: this.#ringId, seq });
@@ -844,14 +872,20 @@ export class Srp {
   }
 
   #compactQueues(): void {
-    if (this.#newMsgHead > 1024 && this.#newMsgHead * 2 > this.#newMsgQueue.length) {
+    if (
+      this.#newMsgHead > 1024 && this.#newMsgHead * 2 > this.#newMsgQueue.length
+    ) {
       this.#newMsgQueue = this.#newMsgQueue.slice(this.#newMsgHead);
       this.#newMsgHead = 0;
-    } else if (this.#newMsgHead === this.#newMsgQueue.length && this.#newMsgHead > 0) {
+    } else if (
+      this.#newMsgHead === this.#newMsgQueue.length && this.#newMsgHead > 0
+    ) {
       this.#newMsgQueue = [];
       this.#newMsgHead = 0;
     }
-    if (this.#retransHead === this.#retransQueue.length && this.#retransHead > 0) {
+    if (
+      this.#retransHead === this.#retransQueue.length && this.#retransHead > 0
+    ) {
       this.#retransQueue = [];
       this.#retransHead = 0;
     }
@@ -875,14 +909,21 @@ export class Srp {
   #tokenRetransmit(): void {
     if (this.#savedToken === null) return;
     this.stats.tokenRetransmits++;
-    this.#emit({ type: "transmit", to: this.#savedToken.to, bytes: this.#savedToken.bytes });
+    this.#emit({
+      type: "transmit",
+      to: this.#savedToken.to,
+      bytes: this.#savedToken.bytes,
+    });
   }
 
   #onTokenTimeout(): void {
     switch (this.#state) {
       case "operational":
         this.stats.operationalTokenLost++;
-        this.#log("info", `token lost in OPERATIONAL on ring ${ringIdText(this.#ringId)}`);
+        this.#log(
+          "info",
+          `token lost in OPERATIONAL on ring ${ringIdText(this.#ringId)}`,
+        );
         this.#gatherEnter("token_lost");
         break;
       case "gather":
@@ -915,7 +956,9 @@ export class Srp {
   // ------------------------------------------------------------ membership
 
   #joinDelay(): number {
-    const jitter = this.config.sendJoinMs > 0 ? this.#rng.int(this.config.sendJoinMs) : 0;
+    const jitter = this.config.sendJoinMs > 0
+      ? this.#rng.int(this.config.sendJoinMs)
+      : 0;
     return this.config.joinMs + jitter;
   }
 
@@ -993,26 +1036,36 @@ export class Srp {
   #onJoin(join: JoinMsg): void {
     if (join.sender === this.nodeId) return;
     if (join.leave) this.#leavers.add(join.sender);
-    if (join.ringId.seq > this.#tokenRingIdSeq) this.#tokenRingIdSeq = join.ringId.seq;
+    if (join.ringId.seq > this.#tokenRingIdSeq) {
+      this.#tokenRingIdSeq = join.ringId.seq;
+    }
     switch (this.#state) {
       case "operational":
         // Stale joins (TOTEM.md 3.11-3): from a node that failed me, or from
         // a member of my ring still talking about an older round.
         if (join.failSet.includes(this.nodeId) && !join.leave) return;
-        if (this.#memb.includes(join.sender) && join.ringId.seq < this.#ringId.seq) return;
+        if (
+          this.#memb.includes(join.sender) && join.ringId.seq < this.#ringId.seq
+        ) return;
         this.#joinProcess(join);
         break;
       case "gather":
         this.#joinProcess(join);
         break;
       case "commit":
-        if (this.#newMemb.includes(join.sender) && join.ringId.seq >= this.#ringId.seq) {
+        if (
+          this.#newMemb.includes(join.sender) &&
+          join.ringId.seq >= this.#ringId.seq
+        ) {
           this.#joinProcess(join);
           if (this.#state === "commit") this.#gatherEnter("join");
         }
         break;
       case "recovery":
-        if (this.#newMemb.includes(join.sender) && join.ringId.seq >= this.#ringId.seq) {
+        if (
+          this.#newMemb.includes(join.sender) &&
+          join.ringId.seq >= this.#ringId.seq
+        ) {
           this.#joinProcess(join);
           if (this.#state === "recovery") this.#recoveryTokenLoss("join");
         }
@@ -1025,7 +1078,10 @@ export class Srp {
   /** `memb_join_process` (TOTEM.md 3.3). */
   #joinProcess(join: JoinMsg): void {
     let gatherEntered = false;
-    if (setEqual(join.procSet, this.#procSet) && setEqual(join.failSet, this.#failSet)) {
+    if (
+      setEqual(join.procSet, this.#procSet) &&
+      setEqual(join.failSet, this.#failSet)
+    ) {
       if (!join.leave) this.#consensus.add(join.sender);
       if (this.#consensusAgreed() && this.#failedToRecv) {
         this.#failedToRecv = false;
@@ -1038,7 +1094,10 @@ export class Srp {
         this.#commitTokenCreate();
         return;
       }
-    } else if (isSubset(join.procSet, this.#procSet) && isSubset(join.failSet, this.#failSet)) {
+    } else if (
+      isSubset(join.procSet, this.#procSet) &&
+      isSubset(join.failSet, this.#failSet)
+    ) {
       // Nothing new in it.
     } else if (this.#failSet.includes(join.sender)) {
       // Joins from nodes I failed cannot change my sets.
@@ -1083,7 +1142,10 @@ export class Srp {
         receivedFlg: false,
       })),
     };
-    this.#log("debug", `creating commit token for ring ${ringIdText(token.ringId)}`);
+    this.#log(
+      "debug",
+      `creating commit token for ring ${ringIdText(token.ringId)}`,
+    );
     this.#commitEnter(token);
   }
 
@@ -1093,7 +1155,10 @@ export class Srp {
         return;
       case "gather": {
         const candidates = subtract(this.#procSet, this.#failSet);
-        if (setEqual(token.members, candidates) && token.ringId.seq > this.#ringId.seq) {
+        if (
+          setEqual(token.members, candidates) &&
+          token.ringId.seq > this.#ringId.seq
+        ) {
           this.#commitEnter(token);
         }
         return;
@@ -1101,7 +1166,8 @@ export class Srp {
       case "commit":
         // Retransmitted first-rotation tokens are filtered by memb_index.
         if (
-          token.ringId.seq === this.#ringId.seq && sameRing(token.ringId, this.#ringId) &&
+          token.ringId.seq === this.#ringId.seq &&
+          sameRing(token.ringId, this.#ringId) &&
           token.membIndex === token.members.length
         ) {
           this.#recoveryEnter(token);
@@ -1109,7 +1175,8 @@ export class Srp {
         return;
       case "recovery":
         if (
-          sameRing(token.ringId, this.#ringId) && this.#newMemb[0] === this.nodeId &&
+          sameRing(token.ringId, this.#ringId) &&
+          this.#newMemb[0] === this.nodeId &&
           !this.#originatedOrfToken
         ) {
           this.#originatedOrfToken = true;
@@ -1133,10 +1200,14 @@ export class Srp {
     const n = token.members.length;
     const index = token.membIndex;
     assert(index < n, "commit token already complete");
-    assert(token.members[index] === this.nodeId, "commit token reached the wrong member");
+    assert(
+      token.members[index] === this.nodeId,
+      "commit token reached the wrong member",
+    );
     this.#newMemb = [...token.members];
     const entries: CommitEntry[] = token.entries.map((e) => ({ ...e }));
-    this.#myReceivedFlg = this.#oldRingStateAru === this.#oldRingStateHighSeqReceived;
+    this.#myReceivedFlg =
+      this.#oldRingStateAru === this.#oldRingStateHighSeqReceived;
     entries[index] = {
       oldRingId: this.#oldRingId,
       aru: this.#oldRingStateAru,
@@ -1147,12 +1218,18 @@ export class Srp {
     // others hold (TOTEM.md 3.4).
     let highAru = this.#oldRingStateAru;
     for (let i = 0; i <= index; i++) {
-      if (sameRing(entries[i].oldRingId, this.#oldRingId) && seqLt(highAru, entries[i].aru)) {
+      if (
+        sameRing(entries[i].oldRingId, this.#oldRingId) &&
+        seqLt(highAru, entries[i].aru)
+      ) {
         highAru = entries[i].aru;
       }
     }
     for (let i = 0; i <= index; i++) {
-      if (sameRing(entries[i].oldRingId, this.#oldRingId) && seqLt(entries[i].aru, highAru)) {
+      if (
+        sameRing(entries[i].oldRingId, this.#oldRingId) &&
+        seqLt(entries[i].aru, highAru)
+      ) {
         entries[i].receivedFlg = false;
         if (i === index) this.#myReceivedFlg = false;
       }
@@ -1204,12 +1281,16 @@ export class Srp {
     // Transitional membership: new members that were in my old ring with
     // the same old ring id.
     this.#transMemb = token.members.filter((id, i) =>
-      this.#memb.includes(id) && sameRing(token.entries[i].oldRingId, this.#oldRingId)
+      this.#memb.includes(id) &&
+      sameRing(token.entries[i].oldRingId, this.#oldRingId)
     );
     this.#deliverMemb = this.#transMemb;
     let needRecovery = false;
     for (let i = 0; i < n; i++) {
-      if (this.#transMemb.includes(token.members[i]) && !token.entries[i].receivedFlg) {
+      if (
+        this.#transMemb.includes(token.members[i]) &&
+        !token.entries[i].receivedFlg
+      ) {
         needRecovery = true;
         break;
       }
@@ -1227,7 +1308,10 @@ export class Srp {
         }
       }
       const range = (this.#oldRingStateHighSeqReceived - lowRingAru) >>> 0;
-      assert(range < SORT_QUEUE_SLOTS, `recovery range ${range} exceeds the sort queue`);
+      assert(
+        range < SORT_QUEUE_SLOTS,
+        `recovery range ${range} exceeds the sort queue`,
+      );
       for (let i = 1; i <= range; i++) {
         const item = this.#regular.get(seqAdd(lowRingAru, i));
         if (item === undefined) continue;
@@ -1245,7 +1329,9 @@ export class Srp {
     }
     this.#log(
       "debug",
-      `entering RECOVERY for ring ${ringIdText(this.#ringId)}: ${originated} old-ring messages to re-send`,
+      `entering RECOVERY for ring ${
+        ringIdText(this.#ringId)
+      }: ${originated} old-ring messages to re-send`,
     );
     const start = this.config.seqnoStart >>> 0;
     this.#myAru = start;

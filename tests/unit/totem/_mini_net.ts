@@ -1,9 +1,18 @@
 // A tiny reliable in-memory network for SRP unit tests (the full simulator
 // with faults lives in src/sim).
 import { Prng } from "../../../src/lib/prng.ts";
-import { resolveTotemConfig, type TotemOptions } from "../../../src/totem/config.ts";
+import {
+  resolveTotemConfig,
+  type TotemOptions,
+} from "../../../src/totem/config.ts";
 import { Srp } from "../../../src/totem/srp.ts";
-import type { ConfChange, NodeId, SrpAction, SrpEvent, TimerName } from "../../../src/totem/types.ts";
+import type {
+  ConfChange,
+  NodeId,
+  SrpAction,
+  SrpEvent,
+  TimerName,
+} from "../../../src/totem/types.ts";
 
 interface Ev {
   at: number;
@@ -32,7 +41,11 @@ export class MiniNet {
   rng: Prng;
   delayMs = 1;
 
-  constructor(readonly ids: NodeId[], readonly options: TotemOptions = {}, seed = 1) {
+  constructor(
+    readonly ids: NodeId[],
+    readonly options: TotemOptions = {},
+    seed = 1,
+  ) {
     this.rng = new Prng(seed);
     for (const id of ids) this.boot(id);
   }
@@ -68,7 +81,11 @@ export class MiniNet {
     this.crash(id);
   }
 
-  send(id: NodeId, payload: Uint8Array, guarantee: "agreed" | "safe" = "agreed"): SrpAction[] {
+  send(
+    id: NodeId,
+    payload: Uint8Array,
+    guarantee: "agreed" | "safe" = "agreed",
+  ): SrpAction[] {
     return this.#apply(id, { type: "send", payload, guarantee });
   }
 
@@ -84,24 +101,42 @@ export class MiniNet {
     for (const a of actions) {
       switch (a.type) {
         case "transmit": {
-          const targets = a.to === "all" ? this.ids.filter((x) => x !== id) : [a.to];
+          const targets = a.to === "all"
+            ? this.ids.filter((x) => x !== id)
+            : [a.to];
           for (const t of targets) {
             if (this.drop(id, t, a.bytes)) continue;
-            this.#push({ at: this.now + this.delayMs, order: 0, node: t, event: { type: "frame", bytes: a.bytes } });
+            this.#push({
+              at: this.now + this.delayMs,
+              order: 0,
+              node: t,
+              event: { type: "frame", bytes: a.bytes },
+            });
           }
           break;
         }
         case "arm": {
           const gen = ++this.#gen;
           n.timers.set(a.timer, gen);
-          this.#push({ at: this.now + a.afterMs, order: 0, node: id, event: { type: "timer", timer: a.timer }, timerGen: gen });
+          this.#push({
+            at: this.now + a.afterMs,
+            order: 0,
+            node: id,
+            event: { type: "timer", timer: a.timer },
+            timerGen: gen,
+          });
           break;
         }
         case "cancel":
           n.timers.delete(a.timer);
           break;
         case "deliver":
-          n.delivered.push({ from: a.from, seq: a.seq, payload: a.payload, ring: `${a.ringId.rep}.${a.ringId.seq}` });
+          n.delivered.push({
+            from: a.from,
+            seq: a.seq,
+            payload: a.payload,
+            ring: `${a.ringId.rep}.${a.ringId.seq}`,
+          });
           break;
         case "confchg":
           n.confchgs.push(a.change);
@@ -121,7 +156,10 @@ export class MiniNet {
       let best = -1;
       for (let i = 0; i < this.#queue.length; i++) {
         const e = this.#queue[i];
-        if (best < 0 || e.at < this.#queue[best].at || (e.at === this.#queue[best].at && e.order < this.#queue[best].order)) best = i;
+        if (
+          best < 0 || e.at < this.#queue[best].at ||
+          (e.at === this.#queue[best].at && e.order < this.#queue[best].order)
+        ) best = i;
       }
       if (best < 0 || this.#queue[best].at > untilMs) break;
       const ev = this.#queue.splice(best, 1)[0];

@@ -23,7 +23,9 @@ Deno.test("Srp delivers the same sequence everywhere", () => {
     net.send(1 + (i % 3), new Uint8Array([i]));
   }
   net.run(10000);
-  const seqs = [...net.nodes.values()].map((n) => n.delivered.map((d) => d.payload[0]));
+  const seqs = [...net.nodes.values()].map((n) =>
+    n.delivered.map((d) => d.payload[0])
+  );
   eq(seqs[0].length, 100, "count");
   eq(seqs[1], seqs[0], "node 2");
   eq(seqs[2], seqs[0], "node 3");
@@ -70,13 +72,20 @@ Deno.test("Srp retransmits lost multicasts and keeps order", () => {
   net.run(5000);
   let k = 0;
   net.drop = (_f, _t, bytes) => bytes[3] === 1 && (k++ % 5 === 0);
-  for (let i = 0; i < 300; i++) net.send(1 + (i % 3), new Uint8Array([i & 255, i >> 8]));
+  for (let i = 0; i < 300; i++) {
+    net.send(1 + (i % 3), new Uint8Array([i & 255, i >> 8]));
+  }
   net.run(30000);
-  const seqs = [...net.nodes.values()].map((n) => n.delivered.map((d) => d.payload[0] | (d.payload[1] << 8)));
+  const seqs = [...net.nodes.values()].map((n) =>
+    n.delivered.map((d) => d.payload[0] | (d.payload[1] << 8))
+  );
   eq(seqs[0].length, 300, "count");
   eq(seqs[1], seqs[0], "node 2");
   eq(seqs[2], seqs[0], "node 3");
-  const retx = [...net.nodes.values()].reduce((sum, n) => sum + n.srp.stats.mcastRetx, 0);
+  const retx = [...net.nodes.values()].reduce(
+    (sum, n) => sum + n.srp.stats.mcastRetx,
+    0,
+  );
   eq(retx > 0, true, "retransmissions happened");
 });
 
@@ -88,6 +97,8 @@ Deno.test("Srp delivers safe messages only once every member holds them", () => 
   net.run(net.now + 3);
   const delivered1 = net.nodes.get(1)!.delivered.length;
   net.run(net.now + 1000);
-  for (const n of net.nodes.values()) eq(n.delivered.map((d) => d.payload[0]), [42]);
+  for (const n of net.nodes.values()) {
+    eq(n.delivered.map((d) => d.payload[0]), [42]);
+  }
   eq(delivered1, 0, "not delivered before a full rotation");
 });
