@@ -1,0 +1,52 @@
+// Real daemons on loopback: ring formation, kill -9, restart, clean leave.
+import { assert, assertEquals } from "./_assert.ts";
+import { TestCluster } from "./_cluster.ts";
+
+Deno.test({
+  name: "three daemons form one ring, survive kill -9 and take the node back",
+  sanitizeResources: false,
+  sanitizeOps: false,
+  fn: async () => {
+    const c = await TestCluster.create({ nodes: 3, tokenMs: 1000, consensusMs: 1200 });
+    try {
+      for (const id of [1, 2, 3]) c.start(id);
+      await c.waitRing([1, 2, 3]);
+      const t0 = performance.now();
+      await c.kill(3, "SIGKILL");
+      await c.waitRing([1, 2], 10_000);
+      const failoverMs = performance.now() - t0;
+      // token + consensus + a margin for process scheduling
+      assert(failoverMs < 1000 + 1200 + 2500, `failover took ${failoverMs} ms`);
+      const log = c.node(1).log.join("");
+      assert(/membership: ring \d+\.\d+ members \[1 2\] joined \[-\] left \[3\] reason: token lost/.test(log), log);
+      c.start(3);
+      const st = await c.waitRing([1, 2, 3]);
+      assertEquals(st[0].members, [1, 2, 3]);
+    } finally {
+      await c.stop();
+    }
+  },
+});
+
+Deno.test({
+  name: "SIGTERM leaves cleanly: the others re-form well under the token timeout",
+  sanitizeResources: false,
+  sanitizeOps: false,
+  fn: async () => {
+    const c = await TestCluster.create({ nodes: 3, tokenMs: 3000, consensusMs: 3600 });
+    try {
+      for (const id of [1, 2, 3]) c.start(id);
+      await c.waitRing([1, 2, 3]);
+      const t0 = performance.now();
+      const exit = await c.kill(2, "SIGTERM");
+      assertEquals(exit.code, 0);
+      await c.waitRing([1, 3], 10_000);
+      const ms = performance.now() - t0;
+      assert(ms < 3000, `re-formed after ${ms} ms, expected well under the 3000 ms token timeout`);
+      const log = c.node(1).log.join("");
+      assert(/left \[2\] reason: node left cleanly/.test(log), log);
+    } finally {
+      await c.stop();
+    }
+  },
+});
