@@ -389,6 +389,7 @@ export class Srp {
         if (this.#state === "gather") {
           this.#sendJoin();
           this.#arm("join", this.#joinDelay());
+          this.#selfJoin();
         }
         break;
       case "consensus":
@@ -1010,6 +1011,24 @@ export class Srp {
     if (this.#state !== "gather" || reason !== "join") {
       this.#setState("gather", reason);
     }
+    this.#selfJoin();
+  }
+
+  /**
+   * Corosync receives its own join through the network loopback; that is
+   * what lets a node whose candidate set is itself alone form a singleton
+   * ring. We do not loop our multicasts back, so process it here.
+   */
+  #selfJoin(): void {
+    if (this.#state !== "gather") return;
+    if (this.#failedToRecv && this.#consensusAgreed()) {
+      this.#failedToRecv = false;
+      this.#procSet = [this.nodeId];
+      this.#failSet = [];
+      this.#commitTokenCreate();
+      return;
+    }
+    if (this.#consensusAgreed() && this.#lowestInConfig()) this.#commitTokenCreate();
   }
 
   #consensusAgreed(): boolean {
