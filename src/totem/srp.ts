@@ -574,19 +574,23 @@ export class Srp {
       `delivery range ${range} exceeds the sort queue`,
     );
     const stable = safeUpTo ?? this.#safeUpTo;
+    // Messages before the first hole are delivered whoever sent them; after
+    // it only those of senders that stay with us (TOTEM.md 3.6 step 5).
+    let holeSeen = false;
     for (let i = 0; i < range; i++) {
       const seq = seqAdd(this.#myHighDelivered, 1);
       if (!this.#regular.inRange(seq)) break;
       const item = this.#regular.get(seq);
       if (item === undefined) {
         if (!skip) break;
+        holeSeen = true;
         this.#myHighDelivered = seq;
         continue;
       }
       const msg = item.msg;
       if (!skip && msg.guarantee === "safe" && !seqLte(seq, stable)) break;
       this.#myHighDelivered = seq;
-      if (skip && !this.#deliverMemb.includes(msg.sender)) continue;
+      if (holeSeen && !this.#deliverMemb.includes(msg.sender)) continue;
       this.stats.ordersRx++;
       this.#emit({
         type: "deliver",
@@ -648,8 +652,9 @@ export class Srp {
     const lastAru = this.#myLastAru;
     this.#myLastAru = token.aru;
     // Safe delivery (TOTEM.md 2.6): stable once seen in the token aru on two
-    // successive visits.
-    this.#safeUpTo = seqMin(lastAru, token.aru);
+    // successive visits. RECOVERY tokens count the new ring's seqs, which
+    // say nothing about the old ring's messages still awaiting delivery.
+    if (this.#state === "operational") this.#safeUpTo = seqMin(lastAru, token.aru);
 
     let allowed = this.#fccCalculate(token);
     const retransmitted = this.#tokenRtr(token, allowed);
@@ -1416,6 +1421,12 @@ export class Srp {
       }
     }
 
+    this.#log(
+      "debug",
+      `installing ring ${ringIdText(this.#ringId)}: old ring ${ringIdText(this.#oldRingId)} ` +
+        `aru ${this.#oldRingStateAru} high ${oldHigh} delivered ${this.#myHighDelivered} ` +
+        `safe ${this.#safeUpTo} trans [${this.#transMemb}]`,
+    );
     // 2. Old-ring messages deliverable without holes, still in the old
     // regular configuration. Safe ones wait unless known stable.
     this.#deliverToApp(false, oldHigh);
