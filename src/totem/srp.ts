@@ -635,8 +635,6 @@ export class Srp {
       case "gather":
         return;
       case "operational":
-        this.#messagesFree(token.aru);
-        break;
       case "recovery":
         break;
       default:
@@ -649,6 +647,11 @@ export class Srp {
     // Retransmitted or duplicated tokens carry a token seq we already passed.
     if (seqLte(token.tokenSeq, this.#myTokenSeq)) return;
 
+    // Free only on an accepted token: a retransmitted copy carries the aru
+    // of a visit already counted, and freeing on it would count that visit
+    // twice and release frames a member still lacks (Corosync frees before
+    // its duplicate filter).
+    if (this.#state === "operational") this.#messagesFree(token.aru);
     const lastAru = this.#myLastAru;
     this.#myLastAru = token.aru;
     // Safe delivery (TOTEM.md 2.6): stable once seen in the token aru on two
@@ -1353,9 +1356,13 @@ export class Srp {
     }
     this.#log(
       "debug",
-      `entering RECOVERY for ring ${
-        ringIdText(this.#ringId)
-      }: ${originated} old-ring messages to re-send`,
+      `entering RECOVERY for ring ${ringIdText(this.#ringId)}: ${originated} old-ring messages to re-send; ` +
+        token.members.map((m, i) => {
+          const e = token.entries[i];
+          return `${m}: old ${ringIdText(e.oldRingId)} aru ${e.aru} delivered ${e.highDelivered} ${
+            e.receivedFlg ? "complete" : "missing"
+          }`;
+        }).join(", "),
     );
     const start = this.config.seqnoStart >>> 0;
     this.#myAru = start;
