@@ -955,11 +955,49 @@ export class Srp {
   }
 
   #recoveryTokenLoss(reason: TransitionReason): void {
+    // Keep the old-ring frames this failed recovery brought us. Corosync
+    // drops them with the recovery queue; but a member that completed the
+    // recovery may already have installed the new ring and delivered them
+    // there, so we must be able to deliver them in our own transition.
+    this.#unwrapRecovered(this.#myHighSeqReceived);
     // Restore the old ring's counters so the next attempt recovers against
     // the original ring (TOTEM.md 3.11-1).
     this.#myAru = this.#oldRingStateAru;
     this.#myHighSeqReceived = this.#oldRingStateHighSeqReceived;
     this.#gatherEnter(reason);
+  }
+
+  /**
+   * Moves encapsulated frames of my old ring, held in the recovery queue up
+   * to `to`, into the old regular queue at their old seqs, and raises the
+   * saved old-ring aru and high seq accordingly.
+   */
+  #unwrapRecovered(to: number): void {
+    const start = this.config.seqnoStart >>> 0;
+    const range = (to - start) >>> 0;
+    if (range >= 0x8000_0000) return;
+    for (let i = 1; i <= range; i++) {
+      const item = this.#recovery.get(seqAdd(start, i));
+      if (item === undefined || !item.msg.encapsulated) continue;
+      const inner = decodeFrame(item.msg.payload);
+      if (!inner.ok || inner.value.type !== "mcast") {
+        this.stats.rxMsgDropped++;
+        continue;
+      }
+      const old = inner.value;
+      if (!sameRing(old.ringId, this.#oldRingId)) continue;
+      if (this.#regular.inRange(old.seq) && !this.#regular.has(old.seq)) {
+        this.#regular.add(old.seq, { msg: old, bytes: item.msg.payload });
+        if (seqLt(this.#oldRingStateHighSeqReceived, old.seq)) {
+          this.#oldRingStateHighSeqReceived = old.seq;
+        }
+      }
+    }
+    let aru = this.#oldRingStateAru;
+    while (aru !== this.#oldRingStateHighSeqReceived && this.#regular.has(seqAdd(aru, 1))) {
+      aru = seqAdd(aru, 1);
+    }
+    this.#oldRingStateAru = aru;
   }
 
   // ------------------------------------------------------------ membership
@@ -1409,24 +1447,8 @@ export class Srp {
     this.#oldRingStateSaved = false;
 
     // 1. Unwrap recovered old-ring frames into the old regular queue.
-    const recoveredTo = this.#myAru;
-    let oldHigh = this.#oldRingStateHighSeqReceived;
-    const range = (recoveredTo - this.config.seqnoStart) >>> 0;
-    for (let i = 1; i <= range; i++) {
-      const item = this.#recovery.get(seqAdd(this.config.seqnoStart, i));
-      if (item === undefined || !item.msg.encapsulated) continue;
-      const inner = decodeFrame(item.msg.payload);
-      if (!inner.ok || inner.value.type !== "mcast") {
-        this.stats.rxMsgDropped++;
-        continue;
-      }
-      const old = inner.value;
-      if (!sameRing(old.ringId, this.#oldRingId)) continue;
-      if (this.#regular.inRange(old.seq) && !this.#regular.has(old.seq)) {
-        this.#regular.add(old.seq, { msg: old, bytes: item.msg.payload });
-        if (seqLt(oldHigh, old.seq)) oldHigh = old.seq;
-      }
-    }
+    this.#unwrapRecovered(this.#myAru);
+    const oldHigh = this.#oldRingStateHighSeqReceived;
 
     this.#log(
       "debug",

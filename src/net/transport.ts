@@ -1,0 +1,978 @@
+/**
+ * The UDP transport edge (ARCHITECTURE.md, "Edges are thin"): it turns
+ * datagrams into frames for the Totem core and the core's `transmit` actions
+ * into datagrams, as knet does for Corosync 3. Nothing of the Totem protocol
+ * lives here.
+ *
+ * - One socket per configured local link address (`Deno.listenDatagram`,
+ *   never node:dgram: DENO_NOTES.md section 3). In udp (multicast) mode each
+ *   link also gets a socket bound to the group, joined on the link's local
+ *   address; "all" then goes out as one datagram to the group per link.
+ * - Every datagram carries the transport header of wire.ts. Without crypto
+ *   the header's sender is trusted only when the datagram came from that
+ *   node's configured address and port on that link (Corosync's
+ *   `block_unlisted_ips`); with crypto the sealed header authenticates the
+ *   sender, which must equal the transport header's sender.
+ * - Heartbeats and link choice are the pure `LinkTable` (links.ts).
+ * - Sends are fire-and-forget for the core: each link has a bounded queue
+ *   drained by one loop awaiting `sock.send` (backpressure, DENO_NOTES.md
+ *   section 3). Heartbeats have their own small lane so a full data queue
+ *   cannot take a link down. A full queue drops and counts: Totem
+ *   retransmits, and an unbounded queue would hide overload.
+ * - Bad datagrams are counted by reason and dropped; they never reach
+ *   `onFrame` and never end a receive loop (STYLE.md section 6).
+ *
+ * Limits: the multicast TTL stays at the kernel default (1) and the outgoing
+ * interface follows the routing table (Deno has no IP_MULTICAST_IF). For
+ * IPv4, Linux sends multicast out of the device owning the socket's bound
+ * source address, which is the link's address. IPv6 multicast joins the
+ * group on the default interface (index 0).
+ *
+ * @module
+ */
+import { assert, unreachable } from "../lib/assert.ts";
+import {
+  type LinkChange,
+  type LinkMode,
+  type LinkSnapshot,
+  LinkTable,
+} from "./links.ts";
+import {
+  DATAGRAM_BYTES_MAX,
+  decodePacket,
+  decodePingBody,
+  encodePacket,
+  encodePingBody,
+  type PacketKind,
+  WIRE_LINKS_MAX,
+} from "./wire.ts";
+
+export type { LinkChange, LinkChangeReason, LinkMode } from "./links.ts";
+
+/** Heartbeat period when none is configured (`knet_ping_interval`). */
+export const PING_INTERVAL_MS_DEFAULT = 200;
+/** Ping timeout, in heartbeat periods, when none is configured. */
+export const PING_TIMEOUT_INTERVALS_DEFAULT = 3;
+/** Datagrams each link's data queue holds before sends are dropped. */
+export const SEND_QUEUE_MAX_DEFAULT = 1024;
+/** Datagrams each link's heartbeat lane holds. */
+export const CONTROL_QUEUE_MAX = 256;
+/** Period of the test hook's block-file poll. */
+export const BLOCK_POLL_MS = 100;
+
+const RECEIVE_BUFFER_BYTES = 65_536;
+/** Pause after an unexpected receive error, so a persistent one cannot spin. */
+const RECEIVE_ERROR_PAUSE_MS = 10;
+
+/** One configured node: its address on each link. */
+export interface TransportNode {
+  nodeId: number;
+  /** IPv4 or IPv6 literal per link number 0..7; undefined: not on that link. */
+  addrs: readonly (string | undefined)[];
+  /**
+   * Per-link port override for this node. Corosync has one port per link for
+   * every node; this lets several nodes share one address (tests and demos
+   * on ::1, which is the only IPv6 loopback address).
+   */
+  ports?: readonly (number | undefined)[];
+}
+
+/** Frame sealing as crypto.ts's `FrameSealer`/`FrameOpener` provide it. */
+export interface TransportCrypto {
+  /** Returns the sealed datagram for `plaintext`. */
+  seal(plaintext: Uint8Array): Uint8Array;
+  /** Authenticates and decrypts; never throws. */
+  open(
+    bytes: Uint8Array,
+  ):
+    | { ok: true; sender: number; plaintext: Uint8Array }
+    | { ok: false; reason: string };
+}
+
+/** Construction parameters of a `Transport`. */
+export interface TransportOptions {
+  /** This node's nodeid; its addresses are taken from `nodes`. */
+  nodeId: number;
+  /** The nodelist, this node included. */
+  nodes: readonly TransportNode[];
+  /** UDP port per link number (`mcastport`), or one port for every link. */
+  port: number | readonly (number | undefined)[];
+  /** `udpu`: unicast to every node; `udp`: "all" goes to a multicast group. */
+  mode: "udpu" | "udp";
+  /** udp mode: multicast group per link number, or one for every link. */
+  mcastAddr?: string | readonly (string | undefined)[];
+  /** `totem.link_mode`. */
+  linkMode: LinkMode;
+  /** `knet_link_priority` per link number (default 1; higher wins). */
+  linkPriorities?: readonly (number | undefined)[];
+  /** Heartbeat period; default `PING_INTERVAL_MS_DEFAULT`. */
+  pingIntervalMs?: number;
+  /** Silence that takes a link down; default 3 heartbeat periods. */
+  pingTimeoutMs?: number;
+  /** Consecutive pongs that bring a link up (`knet_pong_count`); default 1. */
+  pongCount?: number;
+  /**
+   * With crypto, whether datagrams must also come from the sender's
+   * configured address (default true). Without crypto the address is the
+   * only proof of the sender, so it is always checked.
+   */
+  blockUnlistedIps?: boolean;
+  /** Data datagrams queued per link before drops; default 1024. */
+  sendQueueMax?: number;
+  /** When present, every datagram (heartbeats included) is sealed. */
+  crypto?: TransportCrypto;
+  /** A frame from `from` passed every check. `bytes` is the caller's to keep. */
+  onFrame(bytes: Uint8Array, from: number): void;
+  /** A link to a peer went up or down. */
+  onLinkChange?(change: LinkChange): void;
+  /** A datagram was dropped; `source` is "addr:port" as received. */
+  onReject?(reason: string, source: string): void;
+  /**
+   * Test hook: a file holding a JSON list of link numbers, polled every
+   * `BLOCK_POLL_MS`. Blocked links neither send nor receive, like a dead NIC.
+   * A missing file blocks nothing; unparsable content keeps the last list.
+   */
+  testBlockFile?: string;
+}
+
+/** One (peer, link) as `Transport.linkStatus` reports it. */
+export interface LinkStatus extends LinkSnapshot {
+  /** False while the test hook blocks the link. */
+  enabled: boolean;
+  /** Local "addr:port" of the link. */
+  src: string;
+  /** The peer's "addr:port" on the link. */
+  dst: string;
+}
+
+/** Counters of one transport. Dropped datagrams are keyed by reason. */
+export interface TransportStats {
+  /** Datagrams that passed every check, and their bytes on the wire. */
+  rxPackets: number;
+  rxBytes: number;
+  /** Datagrams the kernel accepted, and their bytes. */
+  txPackets: number;
+  txBytes: number;
+  /** Frames the node sent to itself (looped back without the network). */
+  loopback: number;
+  /** Our own multicast datagrams heard back and ignored. */
+  ownEchoes: number;
+  /** Pongs matching no recent ping (late, duplicated or forged). */
+  stalePongs: number;
+  /** Received datagrams dropped by the test hook. */
+  rxBlocked: number;
+  /**
+   * Sends dropped before the socket: `queue_full`, `blocked` (test hook),
+   * `closed` (after `close`), `no_route` (unknown node).
+   */
+  txDropped: Record<string, number>;
+  /** Failed `send`/`receive` calls by error name. */
+  txErrors: Record<string, number>;
+  rxErrors: Record<string, number>;
+  /**
+   * Refused datagrams: `net_<reason>` for transport checks (wire.ts reasons,
+   * `unlisted_source`, `sender_mismatch`, `unknown_sender`, `link_mismatch`,
+   * `unknown_link`, `wrong_destination`), `crypto_<reason>` for the opener.
+   */
+  rejected: Record<string, number>;
+}
+
+/** The transport cannot start: a bad address, port or bind (operator error). */
+export class TransportError extends Error {
+  override name = "TransportError";
+}
+
+interface Outgoing {
+  bytes: Uint8Array;
+  addr: Deno.NetAddr;
+  /** Peers the datagram is for (tx counters); several for a multicast. */
+  peers: number | readonly number[];
+}
+
+interface McastSocket {
+  sock: Deno.DatagramConn;
+  membership: Deno.MulticastV4Membership | Deno.MulticastV6Membership;
+  group: Deno.NetAddr;
+}
+
+interface LocalLink {
+  readonly link: number;
+  readonly addr: Deno.NetAddr;
+  readonly sock: Deno.DatagramConn;
+  mcast: McastSocket | null;
+  /** Source key ("host|port") of each peer on this link. */
+  readonly sources: ReadonlyMap<string, number>;
+  /** Our own source key, to ignore our multicast echoes. */
+  readonly selfKey: string;
+  readonly control: Fifo<Outgoing>;
+  readonly data: Fifo<Outgoing>;
+  draining: boolean;
+  drained: Promise<void>;
+}
+
+/** UDP transport for one node: links, heartbeats, queues and checks. */
+export class Transport {
+  readonly nodeId: number;
+  readonly mode: "udpu" | "udp";
+  readonly #table: LinkTable;
+  readonly #links: ReadonlyMap<number, LocalLink>;
+  /** Each peer's address per link. */
+  readonly #peerAddrs: ReadonlyMap<number, ReadonlyMap<number, Deno.NetAddr>>;
+  readonly #peerIds: readonly number[];
+  readonly #crypto: TransportCrypto | undefined;
+  readonly #checkSource: boolean;
+  readonly #sendQueueMax: number;
+  readonly #onFrame: (bytes: Uint8Array, from: number) => void;
+  readonly #onLinkChange: ((change: LinkChange) => void) | undefined;
+  readonly #onReject: ((reason: string, source: string) => void) | undefined;
+  readonly #testBlockFile: string | undefined;
+  #blocked: ReadonlySet<number> = new Set();
+  #closed = false;
+  #closing: Promise<void> | null = null;
+  #heartbeat: ReturnType<typeof setInterval> | undefined;
+  #blockPoll: ReturnType<typeof setInterval> | undefined;
+  #blockPolling: Promise<void> | null = null;
+  readonly #loops: Promise<void>[] = [];
+  readonly #stats: TransportStats = {
+    rxPackets: 0,
+    rxBytes: 0,
+    txPackets: 0,
+    txBytes: 0,
+    loopback: 0,
+    ownEchoes: 0,
+    stalePongs: 0,
+    rxBlocked: 0,
+    txDropped: {},
+    txErrors: {},
+    rxErrors: {},
+    rejected: {},
+  };
+
+  /**
+   * Binds every local link, joins multicast groups in udp mode, reads the
+   * test block file once, starts receiving and sends the first heartbeats.
+   * Throws a `TransportError` (with the OS error as `cause`) when the
+   * configuration is unusable or a bind fails; nothing stays open then.
+   */
+  static async open(options: TransportOptions): Promise<Transport> {
+    const plan = planLinks(options);
+    // A block file that exists before open() applies from the first datagram.
+    const blocked = options.testBlockFile === undefined
+      ? new Set<number>()
+      : await readBlockFile(options.testBlockFile) ?? new Set<number>();
+    const opened: LocalLink[] = [];
+    try {
+      for (const p of plan.links) {
+        const ll = await bindLink(p);
+        opened.push(ll);
+      }
+    } catch (e) {
+      for (const ll of opened) await closeLink(ll);
+      throw e;
+    }
+    const transport = new Transport(options, plan, opened);
+    transport.#blocked = blocked;
+    transport.#start();
+    return transport;
+  }
+
+  private constructor(
+    options: TransportOptions,
+    plan: LinkPlan,
+    links: readonly LocalLink[],
+  ) {
+    this.nodeId = options.nodeId;
+    this.mode = options.mode;
+    const pingIntervalMs = options.pingIntervalMs ?? PING_INTERVAL_MS_DEFAULT;
+    this.#table = new LinkTable({
+      nodeId: options.nodeId,
+      peers: plan.peers,
+      linkMode: options.linkMode,
+      linkPriorities: options.linkPriorities,
+      pingIntervalMs,
+      pingTimeoutMs: options.pingTimeoutMs ??
+        PING_TIMEOUT_INTERVALS_DEFAULT * pingIntervalMs,
+      pongCount: options.pongCount,
+    });
+    this.#links = new Map(links.map((ll) => [ll.link, ll]));
+    this.#peerAddrs = plan.peerAddrs;
+    this.#peerIds = plan.peers.map((p) => p.nodeId);
+    this.#crypto = options.crypto;
+    this.#checkSource = options.crypto === undefined ||
+      (options.blockUnlistedIps ?? true);
+    this.#sendQueueMax = options.sendQueueMax ?? SEND_QUEUE_MAX_DEFAULT;
+    this.#onFrame = options.onFrame;
+    this.#onLinkChange = options.onLinkChange;
+    this.#onReject = options.onReject;
+    this.#testBlockFile = options.testBlockFile;
+  }
+
+  #start(): void {
+    if (this.#testBlockFile !== undefined) {
+      const path = this.#testBlockFile;
+      this.#blockPoll = setInterval(() => {
+        if (this.#blockPolling !== null) return;
+        this.#blockPolling = this.#pollBlockFile(path).finally(() => {
+          this.#blockPolling = null;
+        });
+      }, BLOCK_POLL_MS);
+    }
+    for (const ll of this.#links.values()) {
+      this.#loops.push(this.#receiveLoop(ll, ll.sock));
+      if (ll.mcast !== null) {
+        this.#loops.push(this.#receiveLoop(ll, ll.mcast.sock));
+      }
+    }
+    // First heartbeats at once: links come up after one round trip.
+    this.#beat();
+    this.#heartbeat = setInterval(
+      () => this.#beat(),
+      this.#table.pingIntervalMs,
+    );
+  }
+
+  /** Counters, copied. */
+  get stats(): TransportStats {
+    const s = this.#stats;
+    return {
+      ...s,
+      txDropped: { ...s.txDropped },
+      txErrors: { ...s.txErrors },
+      rxErrors: { ...s.rxErrors },
+      rejected: { ...s.rejected },
+    };
+  }
+
+  /** Link numbers the test hook currently blocks, ascending. */
+  get blockedLinks(): number[] {
+    return [...this.#blocked].sort((a, b) => a - b);
+  }
+
+  /**
+   * Queues `bytes` (one Totem frame) for `to`: a nodeid, or "all" for every
+   * other configured node (udpu) or the multicast group of each chosen link
+   * (udp). Links are chosen by link mode (links.ts). To our own nodeid the
+   * frame is handed back to `onFrame` in a microtask: a single-node ring
+   * sends its token to itself. Never blocks and never throws on network
+   * trouble; drops are counted in `stats.txDropped`.
+   */
+  send(to: number | "all", bytes: Uint8Array): void {
+    if (this.#closed) return this.#dropTx("closed");
+    if (to === this.nodeId) {
+      const copy = bytes.slice();
+      this.#stats.loopback++;
+      queueMicrotask(() => {
+        if (!this.#closed) this.#onFrame(copy, this.nodeId);
+      });
+      return;
+    }
+    if (to === "all") {
+      if (this.mode === "udp") {
+        for (const link of this.#table.routeAll()) {
+          const ll = this.#links.get(link);
+          assert(ll !== undefined && ll.mcast !== null, "mcast link bound");
+          this.#enqueue(ll, "data", {
+            bytes: this.#datagram("data", link, 0, bytes),
+            addr: ll.mcast.group,
+            peers: this.#table.peersOn(link),
+          });
+        }
+        return;
+      }
+      // One datagram per link, shared by every peer sent on that link.
+      const perLink = new Map<number, Uint8Array>();
+      for (const peer of this.#peerIds) {
+        for (const link of this.#table.route(peer)) {
+          let datagram = perLink.get(link);
+          if (datagram === undefined) {
+            datagram = this.#datagram("data", link, 0, bytes);
+            perLink.set(link, datagram);
+          }
+          this.#sendTo(peer, link, "data", datagram);
+        }
+      }
+      return;
+    }
+    if (!this.#table.hasPeer(to)) return this.#dropTx("no_route");
+    for (const link of this.#table.route(to)) {
+      this.#sendTo(to, link, "data", this.#datagram("data", link, to, bytes));
+    }
+  }
+
+  /** Every (peer, link) with state, counters and addresses. */
+  linkStatus(): LinkStatus[] {
+    return this.#table.snapshot().map((s) => {
+      const ll = this.#links.get(s.link);
+      const dst = this.#peerAddrs.get(s.nodeId)?.get(s.link);
+      assert(ll !== undefined && dst !== undefined, "status of a bound link");
+      return {
+        ...s,
+        enabled: !this.#blocked.has(s.link),
+        src: formatAddr(ll.addr),
+        dst: formatAddr(dst),
+      };
+    });
+  }
+
+  /**
+   * Stops sending and delivering, lets the queued datagrams go out (a clean
+   * leave must reach the peers), then closes every socket and waits for the
+   * loops to end. Idempotent.
+   */
+  close(): Promise<void> {
+    if (this.#closing === null) this.#closing = this.#close();
+    return this.#closing;
+  }
+
+  async #close(): Promise<void> {
+    this.#closed = true;
+    clearInterval(this.#heartbeat);
+    clearInterval(this.#blockPoll);
+    await this.#blockPolling;
+    await Promise.all([...this.#links.values()].map((ll) => ll.drained));
+    for (const ll of this.#links.values()) await closeLink(ll);
+    await Promise.all(this.#loops);
+  }
+
+  #beat(): void {
+    const { pings, changes } = this.#table.tick(performance.now());
+    for (const ping of pings) {
+      this.#sendTo(
+        ping.nodeId,
+        ping.link,
+        "control",
+        this.#datagram(
+          "ping",
+          ping.link,
+          ping.nodeId,
+          encodePingBody(ping.seq),
+        ),
+      );
+    }
+    for (const change of changes) this.#onLinkChange?.(change);
+  }
+
+  #datagram(
+    kind: PacketKind,
+    link: number,
+    dst: number,
+    body: Uint8Array,
+  ): Uint8Array {
+    const clear = encodePacket({ kind, link, sender: this.nodeId, dst }, body);
+    const datagram = this.#crypto === undefined
+      ? clear
+      : this.#crypto.seal(clear);
+    // Frame sizes are the packing layer's job (netmtu): this is our bug.
+    assert(
+      datagram.length <= DATAGRAM_BYTES_MAX,
+      `datagram of ${datagram.length} bytes exceeds ${DATAGRAM_BYTES_MAX}`,
+    );
+    return datagram;
+  }
+
+  #sendTo(
+    peer: number,
+    link: number,
+    lane: "control" | "data",
+    bytes: Uint8Array,
+  ): void {
+    const ll = this.#links.get(link);
+    const addr = this.#peerAddrs.get(peer)?.get(link);
+    assert(ll !== undefined && addr !== undefined, "route to a bound link");
+    this.#enqueue(ll, lane, { bytes, addr, peers: peer });
+  }
+
+  #enqueue(ll: LocalLink, lane: "control" | "data", item: Outgoing): void {
+    if (this.#closed) return this.#dropTx("closed");
+    if (this.#blocked.has(ll.link)) return this.#dropTx("blocked");
+    const queue = lane === "control" ? ll.control : ll.data;
+    const max = lane === "control" ? CONTROL_QUEUE_MAX : this.#sendQueueMax;
+    if (queue.length >= max) return this.#dropTx("queue_full");
+    queue.push(item);
+    if (!ll.draining) {
+      ll.draining = true;
+      ll.drained = this.#drain(ll);
+    }
+  }
+
+  /** Sends one queued datagram at a time, heartbeats first. */
+  async #drain(ll: LocalLink): Promise<void> {
+    try {
+      for (;;) {
+        const item = ll.control.shift() ?? ll.data.shift();
+        if (item === undefined) return;
+        try {
+          await ll.sock.send(item.bytes, item.addr);
+        } catch (e) {
+          count(this.#stats.txErrors, errorName(e));
+          continue;
+        }
+        this.#stats.txPackets++;
+        this.#stats.txBytes += item.bytes.length;
+        if (typeof item.peers === "number") {
+          this.#table.sent(item.peers, ll.link, item.bytes.length);
+        } else {
+          for (const p of item.peers) {
+            this.#table.sent(p, ll.link, item.bytes.length);
+          }
+        }
+      }
+    } finally {
+      ll.draining = false;
+    }
+  }
+
+  async #receiveLoop(ll: LocalLink, sock: Deno.DatagramConn): Promise<void> {
+    // One buffer per socket: the frame handed on is always a copy.
+    const buf = new Uint8Array(RECEIVE_BUFFER_BYTES);
+    for (;;) {
+      let datagram: Uint8Array;
+      let source: Deno.Addr;
+      try {
+        [datagram, source] = await sock.receive(buf);
+      } catch (e) {
+        // close() ends a pending receive with Interrupted or BadResource.
+        if (this.#closed) return;
+        count(this.#stats.rxErrors, errorName(e));
+        await new Promise((resolve) =>
+          setTimeout(resolve, RECEIVE_ERROR_PAUSE_MS)
+        );
+        continue;
+      }
+      this.#accept(ll, datagram, source);
+    }
+  }
+
+  /** Checks one datagram and dispatches it; every refusal is counted. */
+  #accept(ll: LocalLink, datagram: Uint8Array, source: Deno.Addr): void {
+    if (this.#closed) return;
+    if (this.#blocked.has(ll.link)) {
+      this.#stats.rxBlocked++;
+      return;
+    }
+    if (source.transport !== "udp") return;
+    const key = sourceKey(source.hostname, source.port);
+    if (key === ll.selfKey) {
+      this.#stats.ownEchoes++;
+      return;
+    }
+    const sourceNode = ll.sources.get(key);
+    if (this.#checkSource && sourceNode === undefined) {
+      return this.#reject("net_unlisted_source", source);
+    }
+
+    let plaintext = datagram;
+    let authenticated: number | undefined;
+    if (this.#crypto !== undefined) {
+      const opened = this.#crypto.open(datagram);
+      if (!opened.ok) return this.#reject(`crypto_${opened.reason}`, source);
+      plaintext = opened.plaintext;
+      authenticated = opened.sender;
+    }
+
+    const decoded = decodePacket(plaintext);
+    if (!decoded.ok) return this.#reject(`net_${decoded.reason}`, source);
+    const { header, body } = decoded.value;
+    if (header.link !== ll.link) {
+      return this.#reject("net_link_mismatch", source);
+    }
+    if (header.sender === this.nodeId || !this.#table.hasPeer(header.sender)) {
+      return this.#reject("net_unknown_sender", source);
+    }
+    if (authenticated !== undefined && authenticated !== header.sender) {
+      return this.#reject("net_sender_mismatch", source);
+    }
+    if (this.#checkSource && sourceNode !== header.sender) {
+      return this.#reject("net_sender_mismatch", source);
+    }
+    if (header.dst !== 0 && header.dst !== this.nodeId) {
+      return this.#reject("net_wrong_destination", source);
+    }
+    const nowMs = performance.now();
+    if (
+      !this.#table.received(header.sender, ll.link, datagram.length, nowMs)
+    ) {
+      return this.#reject("net_unknown_link", source);
+    }
+    this.#stats.rxPackets++;
+    this.#stats.rxBytes += datagram.length;
+
+    switch (header.kind) {
+      case "data":
+        this.#onFrame(body.slice(), header.sender);
+        return;
+      case "ping":
+        this.#sendTo(
+          header.sender,
+          ll.link,
+          "control",
+          this.#datagram("pong", ll.link, header.sender, body),
+        );
+        return;
+      case "pong": {
+        const result = this.#table.pong(
+          header.sender,
+          ll.link,
+          decodePingBody(body),
+          nowMs,
+        );
+        if (!result.accepted) this.#stats.stalePongs++;
+        if (result.change !== null) this.#onLinkChange?.(result.change);
+        return;
+      }
+      default:
+        unreachable(header.kind);
+    }
+  }
+
+  #reject(reason: string, source: Deno.NetAddr): void {
+    count(this.#stats.rejected, reason);
+    this.#onReject?.(reason, formatAddr(source));
+  }
+
+  #dropTx(reason: string): void {
+    count(this.#stats.txDropped, reason);
+  }
+
+  async #pollBlockFile(path: string): Promise<void> {
+    const blocked = await readBlockFile(path);
+    if (blocked !== null) this.#blocked = blocked;
+  }
+}
+
+/**
+ * Reads the test hook's list of blocked links: empty when the file is
+ * missing, null (keep the last list) when it cannot be read or parsed.
+ */
+async function readBlockFile(path: string): Promise<Set<number> | null> {
+  let text: string;
+  try {
+    text = await Deno.readTextFile(path);
+  } catch (e) {
+    return e instanceof Deno.errors.NotFound ? new Set() : null;
+  }
+  let value: unknown;
+  try {
+    value = JSON.parse(text);
+  } catch {
+    // A writer may be half-way through: keep the last list.
+    return null;
+  }
+  if (
+    !Array.isArray(value) ||
+    !value.every((v) => Number.isInteger(v) && v >= 0 && v < WIRE_LINKS_MAX)
+  ) {
+    return null;
+  }
+  return new Set(value as number[]);
+}
+
+// ---------------------------------------------------------------------------
+// Planning and binding
+
+interface LinkPlanEntry {
+  link: number;
+  addr: Deno.NetAddr;
+  group: Deno.NetAddr | null;
+  /** Source key → nodeid of each peer on this link. */
+  sources: Map<string, number>;
+}
+
+interface LinkPlan {
+  links: LinkPlanEntry[];
+  peers: { nodeId: number; links: number[] }[];
+  peerAddrs: Map<number, Map<number, Deno.NetAddr>>;
+}
+
+/** Validates the options and works out addresses; throws TransportError. */
+function planLinks(options: TransportOptions): LinkPlan {
+  const intervalMs = options.pingIntervalMs ?? PING_INTERVAL_MS_DEFAULT;
+  const timeoutMs = options.pingTimeoutMs ??
+    PING_TIMEOUT_INTERVALS_DEFAULT * intervalMs;
+  if (!(intervalMs > 0) || !(timeoutMs > intervalMs)) {
+    throw new TransportError(
+      `knet_ping_timeout (${timeoutMs} ms) must exceed knet_ping_interval (${intervalMs} ms), which must be positive`,
+    );
+  }
+  const queueMax = options.sendQueueMax ?? SEND_QUEUE_MAX_DEFAULT;
+  if (!Number.isInteger(queueMax) || queueMax < 1) {
+    throw new TransportError(
+      `sendQueueMax must be a positive integer, got ${queueMax}`,
+    );
+  }
+  const pongCount = options.pongCount ?? 1;
+  if (!Number.isInteger(pongCount) || pongCount < 1) {
+    throw new TransportError(
+      `knet_pong_count must be a positive integer, got ${pongCount}`,
+    );
+  }
+  const ids = new Set<number>();
+  for (const node of options.nodes) {
+    if (ids.has(node.nodeId)) {
+      throw new TransportError(`nodelist: nodeid ${node.nodeId} appears twice`);
+    }
+    ids.add(node.nodeId);
+    if (node.addrs.length > WIRE_LINKS_MAX) {
+      throw new TransportError(
+        `node ${node.nodeId}: at most ${WIRE_LINKS_MAX} links, got ${node.addrs.length}`,
+      );
+    }
+  }
+  const me = options.nodes.find((n) => n.nodeId === options.nodeId);
+  if (me === undefined) {
+    throw new TransportError(
+      `nodelist: this node (nodeid ${options.nodeId}) is not in it`,
+    );
+  }
+  if (me.addrs.every((a) => a === undefined)) {
+    throw new TransportError(
+      `node ${options.nodeId}: no address on any link`,
+    );
+  }
+  const links: LinkPlanEntry[] = [];
+  const peers = new Map<number, number[]>();
+  const peerAddrs = new Map<number, Map<number, Deno.NetAddr>>();
+  me.addrs.forEach((host, link) => {
+    if (host === undefined) return;
+    const addr = udpAddr(host, portOf(options, me, link));
+    let group: Deno.NetAddr | null = null;
+    if (options.mode === "udp") {
+      const g = typeof options.mcastAddr === "string"
+        ? options.mcastAddr
+        : options.mcastAddr?.[link];
+      if (g === undefined) {
+        throw new TransportError(
+          `link ${link}: transport udp needs a multicast address`,
+        );
+      }
+      if (isIpv6(g) !== isIpv6(host)) {
+        throw new TransportError(
+          `link ${link}: multicast address ${g} and local address ${host} are of different IP families`,
+        );
+      }
+      group = udpAddr(g, addr.port);
+    }
+    const sources = new Map<string, number>();
+    for (const node of options.nodes) {
+      const peerHost = node.addrs[link];
+      if (node.nodeId === options.nodeId || peerHost === undefined) continue;
+      const peerAddr = udpAddr(peerHost, portOf(options, node, link));
+      const key = sourceKey(peerAddr.hostname, peerAddr.port);
+      if (sources.has(key) || key === sourceKey(host, addr.port)) {
+        throw new TransportError(
+          `link ${link}: node ${node.nodeId} shares address ${
+            formatAddr(peerAddr)
+          } with another node`,
+        );
+      }
+      sources.set(key, node.nodeId);
+      let ls = peers.get(node.nodeId);
+      if (ls === undefined) peers.set(node.nodeId, ls = []);
+      ls.push(link);
+      let pa = peerAddrs.get(node.nodeId);
+      if (pa === undefined) peerAddrs.set(node.nodeId, pa = new Map());
+      pa.set(link, peerAddr);
+    }
+    links.push({ link, addr, group, sources });
+  });
+  return {
+    links,
+    peers: [...peers].map(([nodeId, ls]) => ({ nodeId, links: ls })),
+    peerAddrs,
+  };
+}
+
+function portOf(
+  options: TransportOptions,
+  node: TransportNode,
+  link: number,
+): number {
+  const port = node.ports?.[link] ??
+    (typeof options.port === "number" ? options.port : options.port[link]);
+  if (
+    port === undefined || !Number.isInteger(port) || port < 1 ||
+    port > 65_535
+  ) {
+    throw new TransportError(
+      `link ${link}: node ${node.nodeId} needs a UDP port 1..65535, got ${port}`,
+    );
+  }
+  return port;
+}
+
+async function bindLink(plan: LinkPlanEntry): Promise<LocalLink> {
+  const where = `link ${plan.link} (${formatAddr(plan.addr)})`;
+  let sock: Deno.DatagramConn;
+  try {
+    sock = Deno.listenDatagram({
+      transport: "udp",
+      hostname: plan.addr.hostname,
+      port: plan.addr.port,
+      // Our multicast must reach nodes on this host too; echoes are ignored.
+      loopback: plan.group !== null,
+    });
+  } catch (e) {
+    throw new TransportError(`${where}: cannot bind: ${errorText(e)}`, {
+      cause: e,
+    });
+  }
+  let mcast: McastSocket | null = null;
+  if (plan.group !== null) {
+    const group = plan.group;
+    let msock: Deno.DatagramConn | undefined;
+    try {
+      // Several nodes on one host share the group port.
+      msock = Deno.listenDatagram({
+        transport: "udp",
+        hostname: group.hostname,
+        port: group.port,
+        reuseAddress: true,
+      });
+      const membership = isIpv6(group.hostname)
+        ? await msock.joinMulticastV6(group.hostname, 0)
+        : await msock.joinMulticastV4(group.hostname, plan.addr.hostname);
+      mcast = { sock: msock, membership, group };
+    } catch (e) {
+      msock?.close();
+      sock.close();
+      throw new TransportError(
+        `${where}: cannot join multicast group ${group.hostname}: ${
+          errorText(e)
+        }`,
+        { cause: e },
+      );
+    }
+  }
+  return {
+    link: plan.link,
+    addr: plan.addr,
+    sock,
+    mcast,
+    sources: plan.sources,
+    selfKey: sourceKey(plan.addr.hostname, plan.addr.port),
+    control: new Fifo(),
+    data: new Fifo(),
+    draining: false,
+    drained: Promise.resolve(),
+  };
+}
+
+async function closeLink(ll: LocalLink): Promise<void> {
+  if (ll.mcast !== null) {
+    try {
+      await ll.mcast.membership.leave();
+    } catch {
+      // Closing the socket leaves the group anyway.
+    }
+    ll.mcast.sock.close();
+  }
+  ll.sock.close();
+}
+
+// ---------------------------------------------------------------------------
+// Addresses
+
+function udpAddr(hostname: string, port: number): Deno.NetAddr {
+  return { transport: "udp", hostname, port };
+}
+
+function isIpv6(host: string): boolean {
+  return host.includes(":");
+}
+
+/** "1.2.3.4:5405" or "[::1]:5405". */
+function formatAddr(addr: Deno.NetAddr): string {
+  return isIpv6(addr.hostname)
+    ? `[${addr.hostname}]:${addr.port}`
+    : `${addr.hostname}:${addr.port}`;
+}
+
+/** Compares addresses as the kernel does, whatever their spelling. */
+function sourceKey(host: string, port: number): string {
+  return `${canonicalHost(host)}|${port}`;
+}
+
+/**
+ * One spelling per IP address: IPv4 as is, IPv6 as eight lowercase hex
+ * groups without leading zeros and without "::" (zone kept). Anything that
+ * does not parse is returned lowercased: it then matches no configured node.
+ */
+export function canonicalHost(host: string): string {
+  let h = host.toLowerCase();
+  if (!h.includes(":")) return h;
+  if (h.startsWith("[") && h.endsWith("]")) h = h.slice(1, -1);
+  let zone = "";
+  const pct = h.indexOf("%");
+  if (pct >= 0) {
+    zone = h.slice(pct);
+    h = h.slice(0, pct);
+  }
+  const lastColon = h.lastIndexOf(":");
+  const last = h.slice(lastColon + 1);
+  if (last.includes(".")) {
+    const octets = last.split(".");
+    if (octets.length !== 4 || octets.some((o) => !/^[0-9]{1,3}$/.test(o))) {
+      return h + zone;
+    }
+    const n = octets.map(Number);
+    if (n.some((o) => o > 255)) return h + zone;
+    h = `${h.slice(0, lastColon + 1)}${((n[0] << 8) | n[1]).toString(16)}:${
+      ((n[2] << 8) | n[3]).toString(16)
+    }`;
+  }
+  const halves = h.split("::");
+  if (halves.length > 2) return h + zone;
+  const head = halves[0] === "" ? [] : halves[0].split(":");
+  const tail = halves.length === 2 && halves[1] !== ""
+    ? halves[1].split(":")
+    : [];
+  const fill = 8 - head.length - tail.length;
+  if (halves.length === 1 ? fill !== 0 : fill < 1) return h + zone;
+  const groups = [...head, ...Array<string>(fill).fill("0"), ...tail];
+  if (groups.some((g) => !/^[0-9a-f]{1,4}$/.test(g))) return h + zone;
+  return groups.map((g) => parseInt(g, 16).toString(16)).join(":") + zone;
+}
+
+// ---------------------------------------------------------------------------
+// Small helpers
+
+/** FIFO with O(1) amortised shift. */
+class Fifo<T> {
+  #items: (T | undefined)[] = [];
+  #head = 0;
+
+  get length(): number {
+    return this.#items.length - this.#head;
+  }
+
+  push(item: T): void {
+    this.#items.push(item);
+  }
+
+  shift(): T | undefined {
+    if (this.#head >= this.#items.length) return undefined;
+    const item = this.#items[this.#head];
+    this.#items[this.#head] = undefined;
+    this.#head++;
+    if (this.#head === this.#items.length) {
+      this.#items = [];
+      this.#head = 0;
+    } else if (this.#head >= 1024 && this.#head * 2 >= this.#items.length) {
+      this.#items = this.#items.slice(this.#head);
+      this.#head = 0;
+    }
+    return item;
+  }
+}
+
+function count(counters: Record<string, number>, key: string): void {
+  counters[key] = (counters[key] ?? 0) + 1;
+}
+
+function errorName(e: unknown): string {
+  return e instanceof Error ? e.name : "unknown";
+}
+
+function errorText(e: unknown): string {
+  return e instanceof Error ? `${e.name}: ${e.message}` : String(e);
+}
