@@ -1167,6 +1167,8 @@ export class Srp {
     } else if (this.#failSet.includes(join.sender)) {
       // Joins from nodes I failed cannot change my sets.
     } else {
+      const procBefore = this.#procSet;
+      const failBefore = this.#failSet;
       this.#procSet = sortedSet([...this.#procSet, ...join.procSet]);
       if (join.failSet.includes(this.nodeId)) {
         // Symmetric exclusion: two sides that cannot talk end in disjoint
@@ -1176,8 +1178,14 @@ export class Srp {
         // Only members of my ring may make me fail somebody.
         this.#failSet = sortedSet([...this.#failSet, ...join.failSet]);
       }
-      this.#gatherEnter(join.leave ? "node_left" : "join");
-      gatherEntered = true;
+      // Deviation from Corosync: re-enter GATHER (and announce) only when
+      // our sets changed. Answering every join that cannot change them makes
+      // nodes with irreconcilable views echo joins at network speed (a storm
+      // that also keeps restarting the consensus timer that would end it).
+      if (!setEqual(procBefore, this.#procSet) || !setEqual(failBefore, this.#failSet)) {
+        this.#gatherEnter(join.leave ? "node_left" : "join");
+        gatherEntered = true;
+      }
     }
     if (!gatherEntered && this.#state === "operational") {
       this.#gatherEnter(join.leave ? "node_left" : "join");
