@@ -1,36 +1,301 @@
 /**
- * `denosync run`: placeholder until it can be built on the UDP transport, the IPC server and the engines.
- * It answers `--help` and otherwise refuses with exit code 2.
- *
- * @module
+ * `denosync run`: the node daemon. Loads the configuration (corosync.conf
+ * syntax or YAML), finds which node this is, opens the UDP transport with its
+ * links and the frame crypto, and drives the Totem core with real time.
  */
 import { parseArgs } from "node:util";
+import { ConfigError, formatWarning } from "../config/config_error.ts";
+import { toTotemOptions } from "../config/daemon_config.ts";
+import { loadConfigFile, type LoadedConfig } from "../config/load.ts";
+import { findLocalNode } from "../config/local_node.ts";
+import { Logger } from "../log/logger.ts";
+import { FrameOpener, FrameSealer, nextEpoch } from "../net/crypto.ts";
+import { Transport } from "../net/transport.ts";
+import { resolveTotemConfig } from "../totem/config.ts";
+import { ringIdText } from "../totem/types.ts";
+import { NodeRuntime } from "./node_runtime.ts";
+import { type DaemonStatus, writeStatus } from "./status.ts";
 
-const USAGE = `Usage: denosync run [options]
+const USAGE =
+  `Usage: denosync run [-c FILE] [-f] [--nodeid N] [--run-dir DIR] [--state-dir DIR]
 
-Run the node daemon.
+Runs this machine's cluster node until SIGTERM or SIGINT (then it leaves the
+ring cleanly so the others re-form at once).
 
-Planned options (not implemented yet):
-  -c FILE      configuration file: corosync.conf syntax, or YAML (.yaml/.yml)
-               (default /etc/corosync/corosync.conf)
-  -f           stay in the foreground
-  -h, --help   show this help
-`;
+Options:
+  -c, --config FILE   corosync.conf-syntax or .yaml/.yml file
+                      (default /etc/corosync/corosync.conf)
+  -f, --foreground    accepted for Corosync compatibility; the daemon always
+                      runs in the foreground (use your service manager)
+  --nodeid N          which nodelist entry this daemon is, when several of
+                      its addresses are local (several nodes on one machine)
+  --run-dir DIR       status file and IPC socket (default: system.run_dir,
+                      else /var/run/denosync)
+  --state-dir DIR     ring sequence and crypto epoch files (default:
+                      system.state_dir, else the run dir)
+  -h, --help          show this help
 
-/** Entry point of `denosync run`; resolves to the exit code. */
-export function main(args: string[]): Promise<number> {
-  const { values } = parseArgs({
-    args,
-    options: { help: { type: "boolean", short: "h" } },
-    strict: false,
-    allowPositionals: true,
-  });
+Exit status: 0 after a clean shutdown, 2 for a configuration error, 1 for any
+other failure at start.`;
+
+const DEFAULT_CONFIG = "/etc/corosync/corosync.conf";
+const DEFAULT_RUN_DIR = "/var/run/denosync";
+const STATUS_PERIOD_MS = 1000;
+
+/** Entry point of `denosync run`. */
+export async function main(args: string[]): Promise<number> {
+  let values;
+  try {
+    values = parseArgs({
+      args,
+      options: {
+        config: { type: "string", short: "c", default: DEFAULT_CONFIG },
+        foreground: { type: "boolean", short: "f", default: false },
+        nodeid: { type: "string" },
+        "run-dir": { type: "string" },
+        "state-dir": { type: "string" },
+        help: { type: "boolean", short: "h", default: false },
+      },
+      strict: true,
+    }).values;
+  } catch (e) {
+    console.error(`denosync run: ${(e as Error).message}\n\n${USAGE}`);
+    return 2;
+  }
   if (values.help) {
     console.log(USAGE);
-    return Promise.resolve(0);
+    return 0;
   }
-  console.error(
-    "denosync run: not built yet (needs the IPC server and engines; see issue #4/#5/#6)",
+  let nodeIdArg: number | undefined;
+  if (values.nodeid !== undefined) {
+    nodeIdArg = Number(values.nodeid);
+    if (
+      !Number.isInteger(nodeIdArg) || nodeIdArg <= 0 || nodeIdArg > 0xffff_ffff
+    ) {
+      console.error(
+        `denosync run: --nodeid must be a node id from 1 to 4294967295, got "${values.nodeid}"`,
+      );
+      return 2;
+    }
+  }
+
+  let loaded: LoadedConfig;
+  try {
+    loaded = await loadConfigFile(values.config);
+  } catch (e) {
+    if (e instanceof ConfigError) {
+      console.error(`denosync run: ${e.message}`);
+      return 2;
+    }
+    throw e;
+  }
+  const cfg = loaded.config;
+  let local;
+  try {
+    local = findLocalNode(cfg, {
+      nodeId: nodeIdArg,
+      localAddresses: localAddresses(),
+    });
+  } catch (e) {
+    if (e instanceof ConfigError) {
+      console.error(`denosync run: ${e.message}`);
+      return 2;
+    }
+    throw e;
+  }
+  const nodeId = local.nodeId;
+  const runDir = values["run-dir"] ?? cfg.system.runDir ?? DEFAULT_RUN_DIR;
+  const stateDir = values["state-dir"] ?? cfg.system.stateDir ?? runDir;
+  await Deno.mkdir(runDir, { recursive: true, mode: 0o750 });
+  await Deno.mkdir(stateDir, { recursive: true, mode: 0o750 });
+
+  const subsysDebug: Record<string, "off" | "on" | "trace"> = {};
+  for (const [name, o] of Object.entries(cfg.logging.subsys)) {
+    if (o.debug !== undefined) subsysDebug[name.toUpperCase()] = o.debug;
+  }
+  const logger = new Logger({
+    toStderr: cfg.logging.toStderr,
+    logfile: cfg.logging.toLogfile ? cfg.logging.logfile : undefined,
+    toSyslog: cfg.logging.toSyslog,
+    syslogFacility: cfg.logging.syslogFacility,
+    debug: cfg.logging.debug,
+    timestamp: cfg.logging.timestamp !== "off",
+    subsys: subsysDebug,
+    ident: `node ${nodeId}`,
+    runDir,
+  });
+  await logger.open();
+  for (const w of loaded.warnings) logger.log("warn", "MAIN", formatWarning(w));
+
+  const nodeIds = cfg.nodelist.map((n) => n.nodeid);
+  const totem = resolveTotemConfig(toTotemOptions(cfg), nodeIds.length);
+  logger.log(
+    "notice",
+    "MAIN",
+    `starting node ${nodeId} (found by ${local.via}) of cluster "${cfg.clusterName}" with ${nodeIds.length} nodes, ` +
+      `${cfg.totem.interfaces.length} link(s), transport ${cfg.totem.transport}, crypto ${cfg.totem.crypto}, ` +
+      `token ${totem.tokenMs} ms, consensus ${totem.consensusMs} ms`,
   );
-  return Promise.resolve(2);
+
+  let sealer: FrameSealer | undefined;
+  let opener: FrameOpener | undefined;
+  if (cfg.totem.crypto === "aead") {
+    const master = loaded.authKey;
+    if (master === undefined) {
+      console.error("denosync run: crypto is on but no cluster key was read");
+      return 2;
+    }
+    const epoch = await nextEpoch(stateDir, nodeId);
+    sealer = new FrameSealer({
+      master,
+      clusterName: cfg.clusterName,
+      nodeId,
+      epoch,
+    });
+    opener = new FrameOpener({
+      master,
+      clusterName: cfg.clusterName,
+      allowedNodeIds: new Set(nodeIds),
+    });
+  }
+
+  let runtime: NodeRuntime | null = null;
+  const transport = await Transport.open({
+    nodeId,
+    nodes: cfg.nodelist.map((n) => ({ nodeId: n.nodeid, addrs: n.ringAddrs })),
+    port: cfg.totem.interfaces.map((i) => i.mcastport),
+    mode: cfg.totem.transport,
+    mcastAddr: cfg.totem.interfaces[0]?.mcastaddr,
+    linkMode: cfg.totem.linkMode,
+    linkPriorities: cfg.totem.interfaces.map((i) => i.knetLinkPriority),
+    crypto: sealer && opener
+      ? {
+        seal: (p: Uint8Array) => sealer.seal(p),
+        open: (b: Uint8Array) => opener.open(b),
+      }
+      : undefined,
+    testBlockFile: envGet("DENOSYNC_TEST_BLOCK_LINKS_FILE"),
+    onFrame: (bytes: Uint8Array) => runtime?.receive(bytes),
+    onLinkChange: (c: { nodeId: number; link: number; up: boolean }) => {
+      logger.log(
+        "notice",
+        "KNET",
+        `link ${c.link} to node ${c.nodeId} is ${c.up ? "up" : "down"}`,
+      );
+      void publish();
+    },
+  });
+
+  runtime = new NodeRuntime({
+    nodeId,
+    nodes: nodeIds,
+    totem,
+    transport,
+    logger,
+    stateDir,
+  });
+  const rt = runtime;
+  let publishing = false;
+  let again = false;
+  const publish = async (): Promise<void> => {
+    if (publishing) {
+      again = true;
+      return;
+    }
+    publishing = true;
+    try {
+      do {
+        again = false;
+        const s = rt.status();
+        const status: DaemonStatus = {
+          nodeId,
+          pid: Deno.pid,
+          state: s.state,
+          ringId: { ...s.ringId },
+          members: [...s.members],
+          delivered: s.delivered,
+          sendQueue: s.sendQueue,
+          links: transport.linkStatus().map((l) => ({
+            nodeId: l.nodeId,
+            link: l.link,
+            connected: l.connected,
+            src: l.src,
+            dst: l.dst,
+          })),
+          rejected: {
+            ...Object.fromEntries(rt.rejected),
+            ...transport.stats.rejected,
+          },
+          updatedMs: Date.now(),
+        };
+        await writeStatus(runDir, status);
+      } while (again);
+    } catch (e) {
+      logger.log(
+        "warn",
+        "MAIN",
+        `cannot write the status file in ${runDir}: ${e}`,
+      );
+    } finally {
+      publishing = false;
+    }
+  };
+  rt.listen({
+    confchg: (change) => {
+      if (change.kind === "regular") void publish();
+    },
+  });
+  const ticker = setInterval(() => void publish(), STATUS_PERIOD_MS);
+
+  const stopped = Promise.withResolvers<string>();
+  const onTerm = () => stopped.resolve("SIGTERM");
+  const onInt = () => stopped.resolve("SIGINT");
+  const onHup = () =>
+    logger.log(
+      "notice",
+      "MAIN",
+      "SIGHUP ignored: reload the configuration with `denosync cfgtool -R`",
+    );
+  Deno.addSignalListener("SIGTERM", onTerm);
+  Deno.addSignalListener("SIGINT", onInt);
+  Deno.addSignalListener("SIGHUP", onHup);
+
+  rt.start();
+  await publish();
+  const signal = await stopped.promise;
+  logger.log(
+    "notice",
+    "MAIN",
+    `${signal}: leaving ring ${ringIdText(rt.srp.ringId)} and shutting down`,
+  );
+  rt.shutdown();
+  clearInterval(ticker);
+  Deno.removeSignalListener("SIGTERM", onTerm);
+  Deno.removeSignalListener("SIGINT", onInt);
+  Deno.removeSignalListener("SIGHUP", onHup);
+  await transport.close();
+  await publish();
+  logger.log("notice", "MAIN", "stopped");
+  logger.close();
+  return 0;
+}
+
+/** An environment variable, or undefined when unset or not permitted. */
+function envGet(name: string): string | undefined {
+  try {
+    return Deno.env.get(name);
+  } catch {
+    return undefined;
+  }
+}
+
+/** This host's addresses as `ip/prefix`, from the kernel. */
+function localAddresses(): string[] {
+  try {
+    return Deno.networkInterfaces().map((i) =>
+      `${i.address}/${i.cidr?.split("/")[1] ?? ""}`.replace(/\/$/, "")
+    );
+  } catch {
+    return [];
+  }
 }

@@ -238,7 +238,9 @@ class Watcher {
         continue;
       }
       const s = await readStatus(n.dir);
-      if (s === null) continue;
+      // A restarted node's file still holds its previous incarnation until
+      // the new daemon writes it.
+      if (s === null || s.pid !== n.child.pid) continue;
       out.set(n.id, s);
       const links = s.links.map((l) =>
         `${l.nodeId}/${l.link}:${l.connected ? "up" : "down"}`
@@ -360,7 +362,7 @@ export function daemonCommand(
     "--allow-net",
     `--allow-read=${readable.join(",")}`,
     `--allow-write=${writable.join(",")}`,
-    "--allow-env=LOG_TOKENS,LOG_STREAM",
+    "--allow-env=LOG_TOKENS,LOG_STREAM,DENOSYNC_*",
     "--allow-sys=networkInterfaces,hostname",
     main.href,
     ...args,

@@ -48,6 +48,8 @@ export interface LoggerOptions {
   timestamp: boolean;
   /** Per-subsystem override of `debug`, keyed by upper-case name. */
   subsys?: Record<string, "off" | "on" | "trace">;
+  /** Directory for the syslog client socket (the daemon's run dir). */
+  runDir?: string;
   /** Prefix of every line (node id), so logs of co-located nodes differ. */
   ident?: string;
 }
@@ -76,9 +78,11 @@ export class Logger {
     }
     if (this.#options.toSyslog) {
       try {
+        // Our end of the datagram conversation with /dev/log: a socket file
+        // in the daemon's own run directory, which it may write.
         const path = `${
-          Deno.env.get("TMPDIR") ?? "/tmp"
-        }/denosync-syslog-${Deno.pid}.sock`;
+          this.#options.runDir ?? "/tmp"
+        }/syslog-${Deno.pid}.sock`;
         this.#syslog = Deno.listenDatagram({ transport: "unixpacket", path });
         this.#syslogPath = path;
       } catch (e) {

@@ -41,7 +41,13 @@ function freePortPair(): number {
     try {
       const socks = [];
       for (let l = 0; l < 2; l++) {
-        socks.push(Deno.listenDatagram({ transport: "udp", hostname: "127.0.0.1", port: port + l }));
+        socks.push(
+          Deno.listenDatagram({
+            transport: "udp",
+            hostname: "127.0.0.1",
+            port: port + l,
+          }),
+        );
       }
       for (const s of socks) s.close();
       return port;
@@ -68,12 +74,20 @@ export class TestCluster {
     const nodeLines = [];
     for (let id = 1; id <= total; id++) {
       const addrs = [];
-      for (let l = 0; l < links; l++) addrs.push(`        ring${l}_addr: 127.0.${l}.${id}`);
-      nodeLines.push(`    node {\n        nodeid: ${id}\n${addrs.join("\n")}\n    }`);
+      for (let l = 0; l < links; l++) {
+        addrs.push(`        ring${l}_addr: 127.0.${l}.${id}`);
+      }
+      nodeLines.push(
+        `    node {\n        nodeid: ${id}\n${addrs.join("\n")}\n    }`,
+      );
     }
     const ifaces = [];
     for (let l = 0; l < links; l++) {
-      ifaces.push(`    interface {\n        linknumber: ${l}\n        mcastport: ${c.port + l}\n    }`);
+      ifaces.push(
+        `    interface {\n        linknumber: ${l}\n        mcastport: ${
+          c.port + l
+        }\n    }`,
+      );
     }
     c.conf = `${c.root}/corosync.conf`;
     await Deno.writeTextFile(
@@ -136,14 +150,21 @@ logging {
     }).spawn();
     const decoder = new TextDecoder();
     const collect = (s: ReadableStream<Uint8Array>) =>
-      s.pipeTo(new WritableStream({ write: (c) => void n.log.push(decoder.decode(c)) })).catch(() => {});
+      s.pipeTo(
+        new WritableStream({
+          write: (c) => void n.log.push(decoder.decode(c)),
+        }),
+      ).catch(() => {});
     void collect(child.stdout);
     void collect(child.stderr);
     n.child = child;
   }
 
+  /** The status of the running incarnation of `id` (null until it wrote one). */
   async status(id: number): Promise<DaemonStatus | null> {
-    return await readStatus(this.node(id).dir);
+    const n = this.node(id);
+    const s = await readStatus(n.dir);
+    return s !== null && n.child !== null && s.pid === n.child.pid ? s : null;
   }
 
   /** Waits until every id in `ids` is operational in one ring of exactly `ids`. */
@@ -151,14 +172,21 @@ logging {
     try {
       return await this.#waitRing(ids, timeoutMs);
     } catch (e) {
-      throw new Error(`${(e as Error).message}\n${this.logs(this.nodes.map((n) => n.id))}`);
+      throw new Error(
+        `${(e as Error).message}\n${this.logs(this.nodes.map((n) => n.id))}`,
+      );
     }
   }
 
   async #waitRing(ids: number[], timeoutMs: number): Promise<DaemonStatus[]> {
     return await waitFor(async () => {
       const st = await Promise.all(ids.map((id) => this.status(id)));
-      if (st.some((s) => s === null || s.state !== "operational" || s.members.join(",") !== ids.join(","))) {
+      if (
+        st.some((s) =>
+          s === null || s.state !== "operational" ||
+          s.members.join(",") !== ids.join(",")
+        )
+      ) {
         return undefined;
       }
       const rings = new Set(st.map((s) => `${s!.ringId.rep}.${s!.ringId.seq}`));
@@ -167,7 +195,9 @@ logging {
   }
 
   logs(ids: number[]): string {
-    return ids.map((id) => `--- node ${id}\n${this.node(id).log.join("").slice(-3000)}`).join("\n");
+    return ids.map((id) =>
+      `--- node ${id}\n${this.node(id).log.join("").slice(-3000)}`
+    ).join("\n");
   }
 
   async kill(id: number, signal: Deno.Signal): Promise<Deno.CommandStatus> {

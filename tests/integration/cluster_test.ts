@@ -7,7 +7,11 @@ Deno.test({
   sanitizeResources: false,
   sanitizeOps: false,
   fn: async () => {
-    const c = await TestCluster.create({ nodes: 3, tokenMs: 1000, consensusMs: 1200 });
+    const c = await TestCluster.create({
+      nodes: 3,
+      tokenMs: 1000,
+      consensusMs: 1200,
+    });
     try {
       for (const id of [1, 2, 3]) c.start(id);
       await c.waitRing([1, 2, 3]);
@@ -18,7 +22,11 @@ Deno.test({
       // token + consensus + a margin for process scheduling
       assert(failoverMs < 1000 + 1200 + 2500, `failover took ${failoverMs} ms`);
       const log = c.node(1).log.join("");
-      assert(/membership: ring \d+\.\d+ members \[1 2\] joined \[-\] left \[3\] reason: token lost/.test(log), log);
+      assert(
+        /membership: ring \d+\.\d+ members \[1 2\] joined \[-\] left \[3\] reason: token lost/
+          .test(log),
+        log,
+      );
       c.start(3);
       const st = await c.waitRing([1, 2, 3]);
       assertEquals(st[0].members, [1, 2, 3]);
@@ -29,11 +37,16 @@ Deno.test({
 });
 
 Deno.test({
-  name: "SIGTERM leaves cleanly: the others re-form well under the token timeout",
+  name:
+    "SIGTERM leaves cleanly: the others re-form well under the token timeout",
   sanitizeResources: false,
   sanitizeOps: false,
   fn: async () => {
-    const c = await TestCluster.create({ nodes: 3, tokenMs: 3000, consensusMs: 3600 });
+    const c = await TestCluster.create({
+      nodes: 3,
+      tokenMs: 3000,
+      consensusMs: 3600,
+    });
     try {
       for (const id of [1, 2, 3]) c.start(id);
       await c.waitRing([1, 2, 3]);
@@ -42,7 +55,10 @@ Deno.test({
       assertEquals(exit.code, 0);
       await c.waitRing([1, 3], 10_000);
       const ms = performance.now() - t0;
-      assert(ms < 3000, `re-formed after ${ms} ms, expected well under the 3000 ms token timeout`);
+      assert(
+        ms < 3000,
+        `re-formed after ${ms} ms, expected well under the 3000 ms token timeout`,
+      );
       const log = c.node(1).log.join("");
       assert(/left \[2\] reason: node left cleanly/.test(log), log);
     } finally {
