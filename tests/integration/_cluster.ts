@@ -123,7 +123,7 @@ logging {
     return this.nodes[id - 1];
   }
 
-  start(id: number, conf = this.conf): void {
+  start(id: number, conf = this.conf, env: Record<string, string> = {}): void {
     const n = this.node(id);
     const child = new Deno.Command(Deno.execPath(), {
       args: [
@@ -143,7 +143,7 @@ logging {
         "--run-dir",
         n.dir,
       ],
-      env: this.env,
+      env: { ...this.env, ...env },
       stdin: "null",
       stdout: "piped",
       stderr: "piped",
