@@ -5,15 +5,11 @@
  */
 import { parseArgs } from "node:util";
 import { ConfigError, formatWarning } from "../config/config_error.ts";
-import { toTotemOptions } from "../config/daemon_config.ts";
 import { loadConfigFile, type LoadedConfig } from "../config/load.ts";
 import { findLocalNode } from "../config/local_node.ts";
 import { Logger } from "../log/logger.ts";
-import { FrameOpener, FrameSealer, nextEpoch } from "../net/crypto.ts";
-import { Transport } from "../net/transport.ts";
-import { resolveTotemConfig } from "../totem/config.ts";
 import { ringIdText } from "../totem/types.ts";
-import { NodeRuntime } from "./node_runtime.ts";
+import { type OpenNode, openNode, StartError } from "./node.ts";
 import { type DaemonStatus, writeStatus } from "./status.ts";
 
 const USAGE =
@@ -127,73 +123,26 @@ export async function main(args: string[]): Promise<number> {
   await logger.open();
   for (const w of loaded.warnings) logger.log("warn", "MAIN", formatWarning(w));
 
-  const nodeIds = cfg.nodelist.map((n) => n.nodeid);
-  const totem = resolveTotemConfig(toTotemOptions(cfg), nodeIds.length);
-  logger.log(
-    "notice",
-    "MAIN",
-    `starting node ${nodeId} (found by ${local.via}) of cluster "${cfg.clusterName}" with ${nodeIds.length} nodes, ` +
-      `${cfg.totem.interfaces.length} link(s), transport ${cfg.totem.transport}, crypto ${cfg.totem.crypto}, ` +
-      `token ${totem.tokenMs} ms, consensus ${totem.consensusMs} ms`,
-  );
-
-  let sealer: FrameSealer | undefined;
-  let opener: FrameOpener | undefined;
-  if (cfg.totem.crypto === "aead") {
-    const master = loaded.authKey;
-    if (master === undefined) {
-      console.error("denosync run: crypto is on but no cluster key was read");
+  let node: OpenNode;
+  try {
+    node = await openNode({
+      loaded,
+      nodeId,
+      via: local.via,
+      stateDir,
+      logger,
+      testBlockFile: envGet("DENOSYNC_TEST_BLOCK_LINKS_FILE"),
+      onLinkChange: () => void publish(),
+    });
+  } catch (e) {
+    if (e instanceof StartError) {
+      console.error(`denosync run: ${e.message}`);
+      logger.close();
       return 2;
     }
-    const epoch = await nextEpoch(stateDir, nodeId);
-    sealer = new FrameSealer({
-      master,
-      clusterName: cfg.clusterName,
-      nodeId,
-      epoch,
-    });
-    opener = new FrameOpener({
-      master,
-      clusterName: cfg.clusterName,
-      allowedNodeIds: new Set(nodeIds),
-    });
+    throw e;
   }
-
-  let runtime: NodeRuntime | null = null;
-  const transport = await Transport.open({
-    nodeId,
-    nodes: cfg.nodelist.map((n) => ({ nodeId: n.nodeid, addrs: n.ringAddrs })),
-    port: cfg.totem.interfaces.map((i) => i.mcastport),
-    mode: cfg.totem.transport,
-    mcastAddr: cfg.totem.interfaces[0]?.mcastaddr,
-    linkMode: cfg.totem.linkMode,
-    linkPriorities: cfg.totem.interfaces.map((i) => i.knetLinkPriority),
-    crypto: sealer && opener
-      ? {
-        seal: (p: Uint8Array) => sealer.seal(p),
-        open: (b: Uint8Array) => opener.open(b),
-      }
-      : undefined,
-    testBlockFile: envGet("DENOSYNC_TEST_BLOCK_LINKS_FILE"),
-    onFrame: (bytes: Uint8Array) => runtime?.receive(bytes),
-    onLinkChange: (c: { nodeId: number; link: number; up: boolean }) => {
-      logger.log(
-        "notice",
-        "KNET",
-        `link ${c.link} to node ${c.nodeId} is ${c.up ? "up" : "down"}`,
-      );
-      void publish();
-    },
-  });
-
-  runtime = new NodeRuntime({
-    nodeId,
-    nodes: nodeIds,
-    totem,
-    transport,
-    logger,
-    stateDir,
-  });
+  const { runtime, transport } = node;
   const rt = runtime;
   let publishing = false;
   let again = false;
@@ -225,6 +174,7 @@ export async function main(args: string[]): Promise<number> {
           rejected: {
             ...Object.fromEntries(rt.rejected),
             ...transport.stats.rejected,
+            pg_bad_frame: rt.pg.rejectedFrames,
           },
           updatedMs: Date.now(),
         };
@@ -268,12 +218,11 @@ export async function main(args: string[]): Promise<number> {
     "MAIN",
     `${signal}: leaving ring ${ringIdText(rt.srp.ringId)} and shutting down`,
   );
-  rt.shutdown();
   clearInterval(ticker);
   Deno.removeSignalListener("SIGTERM", onTerm);
   Deno.removeSignalListener("SIGINT", onInt);
   Deno.removeSignalListener("SIGHUP", onHup);
-  await transport.close();
+  await node.close();
   await publish();
   logger.log("notice", "MAIN", "stopped");
   logger.close();

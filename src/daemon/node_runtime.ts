@@ -8,6 +8,7 @@ import { assert, unreachable } from "../lib/assert.ts";
 import { Prng } from "../lib/prng.ts";
 import type { Logger } from "../log/logger.ts";
 import type { TotemConfig } from "../totem/config.ts";
+import { TotemPg } from "../totem/pg/totem_pg.ts";
 import { Srp } from "../totem/srp.ts";
 import {
   type ConfChange,
@@ -53,6 +54,8 @@ export interface NodeRuntimeOptions {
   stateDir: string;
   /** Seed of the core's PRNG (join jitter only); defaults to a CSPRNG value. */
   seed?: number;
+  /** Bytes the transport adds per datagram (header, crypto), for packing. */
+  transportOverheadBytes?: number;
 }
 
 const REASON_TEXT: Record<TransitionReason, string> = {
@@ -119,6 +122,7 @@ export function storeRingSeq(
 /** Runs one Totem processor against real time and a real transport. */
 export class NodeRuntime {
   readonly srp: Srp;
+  readonly pg: TotemPg;
   readonly nodeId: NodeId;
   #transport: FrameTransport;
   #logger: Logger;
@@ -128,8 +132,8 @@ export class NodeRuntime {
   #lastTrans: ConfChange | null = null;
   #stopped = false;
   #epochMs = performance.now();
-  /** Set while the last `send` was refused for lack of queue room. */
-  #tryAgain = false;
+  #flushScheduled = false;
+  #roomWaiters: (() => void)[] = [];
   delivered = 0;
   rejected = new Map<string, number>();
 
@@ -146,6 +150,9 @@ export class NodeRuntime {
       config: options.totem,
       rng: new Prng(seed),
       storedRingSeq: stored,
+    });
+    this.pg = new TotemPg(this.srp, {
+      transportOverheadBytes: options.transportOverheadBytes ?? 0,
     });
   }
 
@@ -169,11 +176,36 @@ export class NodeRuntime {
     this.#step({ type: "frame", bytes });
   }
 
-  /** Queues an application message; false means TRY_AGAIN (queue full). */
-  send(payload: Uint8Array, guarantee: Guarantee = "agreed"): boolean {
-    this.#tryAgain = false;
-    this.#step({ type: "send", payload, guarantee });
-    return !this.#tryAgain;
+  /**
+   * Queues an application message (up to 1 MiB; packed or fragmented into
+   * frames). False means TRY_AGAIN: the send queue is full; `whenWritable`
+   * tells when to retry.
+   */
+  send(
+    payload: Uint8Array | readonly Uint8Array[],
+    guarantee: Guarantee = "agreed",
+  ): boolean {
+    if (this.#stopped) return false;
+    const r = this.pg.mcast(payload, guarantee, this.now());
+    this.#performAll(r.actions);
+    if (r.accepted && this.pg.hasPending && !this.#flushScheduled) {
+      // Everything sent in this turn shares frames; the rest goes out at
+      // the end of the turn, so no message waits for a later one.
+      this.#flushScheduled = true;
+      queueMicrotask(() => {
+        this.#flushScheduled = false;
+        if (!this.#stopped) this.#performAll(this.pg.flush(this.now()));
+      });
+    }
+    return r.accepted;
+  }
+
+  /** Resolves once the send queue has room again (after a TRY_AGAIN). */
+  whenWritable(): Promise<void> {
+    if (this.srp.sendQueueFree > this.srp.config.sendQueueFramesMax / 4) {
+      return Promise.resolve();
+    }
+    return new Promise((resolve) => this.#roomWaiters.push(resolve));
   }
 
   /** Leaves the ring cleanly and stops every timer. */
@@ -181,6 +213,9 @@ export class NodeRuntime {
     if (this.#stopped) return;
     this.#step({ type: "shutdown" });
     this.#stopped = true;
+    const waiters = this.#roomWaiters;
+    this.#roomWaiters = [];
+    for (const w of waiters) w();
     for (const handle of this.#timers.values()) clearTimeout(handle);
     this.#timers.clear();
   }
@@ -206,7 +241,18 @@ export class NodeRuntime {
 
   #step(event: SrpEvent): void {
     if (this.#stopped) return;
-    const actions = this.srp.step(event, this.now());
+    this.#performAll(this.pg.step(event, this.now()));
+    if (
+      this.#roomWaiters.length > 0 &&
+      this.srp.sendQueueFree > this.srp.config.sendQueueFramesMax / 4
+    ) {
+      const waiters = this.#roomWaiters;
+      this.#roomWaiters = [];
+      for (const w of waiters) w();
+    }
+  }
+
+  #performAll(actions: SrpAction[]): void {
     for (const action of actions) this.#perform(action);
   }
 
@@ -261,7 +307,7 @@ export class NodeRuntime {
         );
         break;
       case "try_again":
-        this.#tryAgain = true;
+        // The packing layer checks room first; the core never refuses it.
         break;
       case "rejected":
         this.rejected.set(

@@ -6,6 +6,7 @@ import {
   type TotemOptions,
 } from "../../../src/totem/config.ts";
 import { Srp } from "../../../src/totem/srp.ts";
+import { TotemPg } from "../../../src/totem/pg/totem_pg.ts";
 import type {
   ConfChange,
   NodeId,
@@ -24,6 +25,7 @@ interface Ev {
 
 export interface MiniNode {
   srp: Srp;
+  pg: TotemPg;
   delivered: { from: NodeId; seq: number; payload: Uint8Array; ring: string }[];
   confchgs: ConfChange[];
   timers: Map<TimerName, number>;
@@ -40,6 +42,8 @@ export class MiniNet {
   drop: (from: NodeId, to: NodeId, bytes: Uint8Array) => boolean = () => false;
   rng: Prng;
   delayMs = 1;
+  /** Route events through the packing layer (deliveries are messages). */
+  usePg = false;
 
   constructor(
     readonly ids: NodeId[],
@@ -61,6 +65,7 @@ export class MiniNet {
     });
     this.nodes.set(id, {
       srp,
+      pg: new TotemPg(srp, { transportOverheadBytes: 0 }),
       delivered: [],
       confchgs: [],
       timers: new Map(),
@@ -94,10 +99,32 @@ export class MiniNet {
     this.#queue.push(ev);
   }
 
+  /** Sends an application message through the packing layer. */
+  sendMessage(id: NodeId, message: Uint8Array): boolean {
+    const n = this.nodes.get(id)!;
+    const r = n.pg.mcast(message, "agreed", this.now);
+    this.#perform(id, r.actions);
+    return r.accepted;
+  }
+
+  /** Sends the packing layer's partly filled frame. */
+  flush(id: NodeId): void {
+    const n = this.nodes.get(id)!;
+    this.#perform(id, n.pg.flush(this.now));
+  }
+
   #apply(id: NodeId, event: SrpEvent): SrpAction[] {
     const n = this.nodes.get(id)!;
     if (!n.up) return [];
-    const actions = n.srp.step(event, this.now);
+    const actions = this.usePg && event.type !== "send"
+      ? n.pg.step(event, this.now)
+      : n.srp.step(event, this.now);
+    this.#perform(id, actions);
+    return actions;
+  }
+
+  #perform(id: NodeId, actions: SrpAction[]): void {
+    const n = this.nodes.get(id)!;
     for (const a of actions) {
       switch (a.type) {
         case "transmit": {
@@ -148,7 +175,6 @@ export class MiniNet {
           break;
       }
     }
-    return actions;
   }
 
   run(untilMs: number): void {

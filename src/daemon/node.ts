@@ -1,0 +1,124 @@
+/**
+ * Opening one node: frame crypto, the UDP transport and the runtime that
+ * drives the Totem core, wired together from a loaded configuration. Shared
+ * by `denosync run` and the ring benchmark (scripts/ring_bench.ts).
+ */
+import { toTotemOptions } from "../config/daemon_config.ts";
+import type { LoadedConfig } from "../config/load.ts";
+import type { Logger } from "../log/logger.ts";
+import {
+  CRYPTO_OVERHEAD_BYTES,
+  FrameOpener,
+  FrameSealer,
+  nextEpoch,
+} from "../net/crypto.ts";
+import { Transport } from "../net/transport.ts";
+import { WIRE_HEADER_BYTES } from "../net/wire.ts";
+import { resolveTotemConfig } from "../totem/config.ts";
+import { NodeRuntime } from "./node_runtime.ts";
+
+/** A problem that stops the node from starting, caused by its settings. */
+export class StartError extends Error {
+  override name = "StartError";
+}
+
+/** What `openNode` needs. */
+export interface OpenNodeOptions {
+  loaded: LoadedConfig;
+  nodeId: number;
+  /** How the local node was found (for the start line). */
+  via: string;
+  stateDir: string;
+  logger: Logger;
+  testBlockFile?: string;
+  onLinkChange?: (
+    change: { nodeId: number; link: number; up: boolean },
+  ) => void;
+}
+
+/** A running node. */
+export interface OpenNode {
+  runtime: NodeRuntime;
+  transport: Transport;
+  /** Leaves the ring cleanly, then flushes and closes the sockets. */
+  close(): Promise<void>;
+}
+
+/** Opens the transport and starts the Totem runtime (not yet `start()`ed). */
+export async function openNode(options: OpenNodeOptions): Promise<OpenNode> {
+  const { loaded, nodeId, stateDir, logger } = options;
+  const cfg = loaded.config;
+  const nodeIds = cfg.nodelist.map((n) => n.nodeid);
+  const totem = resolveTotemConfig(toTotemOptions(cfg), nodeIds.length);
+  logger.log(
+    "notice",
+    "MAIN",
+    `starting node ${nodeId} (found by ${options.via}) of cluster "${cfg.clusterName}" with ${nodeIds.length} nodes, ` +
+      `${cfg.totem.interfaces.length} link(s), transport ${cfg.totem.transport}, crypto ${cfg.totem.crypto}, ` +
+      `token ${totem.tokenMs} ms, consensus ${totem.consensusMs} ms`,
+  );
+
+  let crypto:
+    | { seal(p: Uint8Array): Uint8Array; open: FrameOpener["open"] }
+    | undefined;
+  if (cfg.totem.crypto === "aead") {
+    const master = loaded.authKey;
+    if (master === undefined) {
+      throw new StartError("crypto is on but no cluster key was read");
+    }
+    const epoch = await nextEpoch(stateDir, nodeId);
+    const sealer = new FrameSealer({
+      master,
+      clusterName: cfg.clusterName,
+      nodeId,
+      epoch,
+    });
+    const opener = new FrameOpener({
+      master,
+      clusterName: cfg.clusterName,
+      allowedNodeIds: new Set(nodeIds),
+    });
+    crypto = { seal: (p) => sealer.seal(p), open: (b) => opener.open(b) };
+  }
+
+  let runtime: NodeRuntime | null = null;
+  const transport = await Transport.open({
+    nodeId,
+    nodes: cfg.nodelist.map((n) => ({ nodeId: n.nodeid, addrs: n.ringAddrs })),
+    port: cfg.totem.interfaces.map((i) => i.mcastport),
+    mode: cfg.totem.transport,
+    mcastAddr: cfg.totem.interfaces.map((i) => i.mcastaddr ?? ""),
+    linkMode: cfg.totem.linkMode,
+    linkPriorities: cfg.totem.interfaces.map((i) => i.knetLinkPriority),
+    crypto,
+    testBlockFile: options.testBlockFile,
+    onFrame: (bytes: Uint8Array) => runtime?.receive(bytes),
+    onLinkChange: (c) => {
+      logger.log(
+        "notice",
+        "KNET",
+        `link ${c.link} to node ${c.nodeId} is ${c.up ? "up" : "down"}`,
+      );
+      options.onLinkChange?.(c);
+    },
+  });
+  const rt = new NodeRuntime({
+    nodeId,
+    nodes: nodeIds,
+    totem,
+    transport,
+    logger,
+    stateDir,
+    transportOverheadBytes: WIRE_HEADER_BYTES +
+      (crypto ? CRYPTO_OVERHEAD_BYTES : 0),
+  });
+  runtime = rt;
+  return {
+    runtime: rt,
+    transport,
+    close: async () => {
+      rt.shutdown();
+      await transport.close();
+    },
+  };
+}

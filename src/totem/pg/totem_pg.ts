@@ -1,0 +1,156 @@
+/**
+ * The packing layer on top of one SRP instance (Corosync's `totempg.c`):
+ * application messages of any size up to MESSAGE_BYTES_MAX go in, packed
+ * into or fragmented across Totem frames; ordered frames come out of the
+ * core and are unpacked into the same messages, in the same total order.
+ * Pure like the core: the daemon and the simulator drive it the same way.
+ */
+import { assert } from "../../lib/assert.ts";
+import { MCAST_HEADER_BYTES } from "../codec.ts";
+import { MESSAGE_BYTES_MAX } from "../config.ts";
+import type { Srp } from "../srp.ts";
+import type { Guarantee, SrpAction, SrpEvent } from "../types.ts";
+import { Assembler } from "./assembler.ts";
+import { Packer } from "./packer.ts";
+
+/** IPv4 + UDP headers, subtracted from `netmtu`. */
+export const IP_UDP_HEADER_BYTES = 28;
+
+/** Options of the packing layer. */
+export interface TotemPgOptions {
+  /** Bytes the transport adds per datagram (its header and crypto). */
+  transportOverheadBytes: number;
+}
+
+/**
+ * Largest packed frame for a network MTU: a RECOVERY re-broadcast wraps a
+ * whole frame in a second mcast header, so budget two (TOTEM.md section 4).
+ */
+export function frameBytesForMtu(
+  netmtu: number,
+  transportOverheadBytes: number,
+): number {
+  return netmtu - IP_UDP_HEADER_BYTES - transportOverheadBytes -
+    2 * MCAST_HEADER_BYTES;
+}
+
+/** Result of queueing one application message. */
+export interface PgSendResult {
+  /** False: not queued, the caller must retry later (TRY_AGAIN). */
+  accepted: boolean;
+  actions: SrpAction[];
+}
+
+/** Packs application messages into SRP frames and unpacks deliveries. */
+export class TotemPg {
+  readonly srp: Srp;
+  #packer: Packer;
+  #assembler = new Assembler();
+  #pendingGuarantee: Guarantee = "agreed";
+  /** Frames dropped because they did not unpack (a peer's bug or attack). */
+  rejectedFrames = 0;
+  /** Partial messages discarded after a lost fragment or a departed sender. */
+  droppedPartials = 0;
+
+  constructor(srp: Srp, options: TotemPgOptions) {
+    this.srp = srp;
+    const frameBytesMax = frameBytesForMtu(
+      srp.config.netmtu,
+      options.transportOverheadBytes,
+    );
+    this.#packer = new Packer({ frameBytesMax });
+  }
+
+  /** True when a partly filled frame waits for `flush`. */
+  get hasPending(): boolean {
+    return this.#packer.hasPending;
+  }
+
+  /**
+   * Queues one message. Refuses (TRY_AGAIN) when the SRP send queue lacks
+   * room for all of its frames: full queues refuse, they never evict.
+   */
+  mcast(
+    message: Uint8Array | readonly Uint8Array[],
+    guarantee: Guarantee,
+    nowMs: number,
+  ): PgSendResult {
+    const parts = message instanceof Uint8Array ? [message] : message;
+    let size = 0;
+    for (const p of parts) size += p.length;
+    assert(
+      size <= MESSAGE_BYTES_MAX,
+      `message of ${size} bytes exceeds ${MESSAGE_BYTES_MAX}`,
+    );
+    const actions: SrpAction[] = [];
+    if (this.#packer.hasPending && guarantee !== this.#pendingGuarantee) {
+      // A frame carries one guarantee: close the pending one first.
+      actions.push(...this.flush(nowMs));
+    }
+    const needed = this.#packer.frameCount(size) +
+      (this.#packer.hasPending ? 1 : 0);
+    if (this.srp.sendQueueFree < needed) return { accepted: false, actions };
+    this.#pendingGuarantee = guarantee;
+    for (const frame of this.#packer.add(parts)) {
+      actions.push(...this.#sendFrame(frame, guarantee, nowMs));
+    }
+    return { accepted: true, actions };
+  }
+
+  /** Sends the partly filled frame, if any. Drivers call it once per turn. */
+  flush(nowMs: number): SrpAction[] {
+    const frame = this.#packer.flush();
+    return frame === null
+      ? []
+      : this.#sendFrame(frame, this.#pendingGuarantee, nowMs);
+  }
+
+  /** Feeds one event to the core and unpacks what it delivers. */
+  step(event: SrpEvent, nowMs: number): SrpAction[] {
+    return this.#unpack(this.srp.step(event, nowMs));
+  }
+
+  #sendFrame(
+    frame: Uint8Array,
+    guarantee: Guarantee,
+    nowMs: number,
+  ): SrpAction[] {
+    const actions = this.#unpack(
+      this.srp.step({ type: "send", payload: frame, guarantee }, nowMs),
+    );
+    // Room was checked before packing, so the core must take every frame.
+    assert(
+      !actions.some((a) => a.type === "try_again"),
+      "SRP refused a frame the packer reserved room for",
+    );
+    return actions;
+  }
+
+  #unpack(actions: SrpAction[]): SrpAction[] {
+    let out: SrpAction[] | null = null;
+    for (let i = 0; i < actions.length; i++) {
+      const a = actions[i];
+      if (a.type === "deliver") {
+        out ??= actions.slice(0, i);
+        const r = this.#assembler.push(a.from, a.payload);
+        if (!r.ok) {
+          this.rejectedFrames++;
+          out.push({ type: "rejected", reason: r.reason });
+          continue;
+        }
+        this.droppedPartials += r.dropped;
+        for (const m of r.messages) out.push({ ...a, payload: m });
+        continue;
+      }
+      if (a.type === "confchg" && a.change.kind === "transitional") {
+        // A departed sender's half-assembled message can never complete.
+        for (const id of a.change.left) {
+          if (this.#assembler.partialBytes(id) > 0) this.droppedPartials++;
+          this.#assembler.dropSender(id);
+        }
+      }
+      out?.push(a);
+    }
+    return out ?? actions;
+  }
+}
