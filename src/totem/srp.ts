@@ -1230,7 +1230,11 @@ export class Srp {
         const candidates = subtract(this.#procSet, this.#failSet);
         if (
           setEqual(token.members, candidates) &&
-          token.ringId.seq > this.#ringId.seq
+          token.ringId.seq > this.#ringId.seq &&
+          // A late copy from the second rotation (index n), or one meant
+          // for another member, is not ours to fill.
+          token.membIndex < token.members.length &&
+          token.members[token.membIndex] === this.nodeId
         ) {
           this.#commitEnter(token);
         }
