@@ -9,6 +9,7 @@
  * each handler to its original; deviations are commented where they happen.
  */
 import { assert, unreachable } from "../lib/assert.ts";
+import { Fifo } from "../lib/fifo.ts";
 import type { Prng } from "../lib/prng.ts";
 import { seqAdd, seqLt, seqLte, seqMin } from "../lib/seqno.ts";
 import { decodeFrame, encodeFrame } from "./codec.ts";
@@ -51,6 +52,12 @@ export interface SrpOptions {
   rng: Prng;
   /** Ring seq from stable storage (last committed ring), or null if none. */
   storedRingSeq: number | null;
+  /**
+   * Hold application frames after every ring change until `sync_done`
+   * (TOTEM.md 8.1 waitingTransAck); only `sync` frames go out meanwhile.
+   * Off when no service synchronisation runs above the core.
+   */
+  syncBarrier?: boolean;
 }
 
 /** Counters kept by the core, published as `stats.srp.*` by the daemon. */
@@ -167,8 +174,11 @@ export class Srp {
   #lastReleased: number;
   #safeUpTo: number;
 
-  #newMsgQueue: PendingMsg[] = [];
-  #newMsgHead = 0;
+  #newMsgQueue = new Fifo<PendingMsg>();
+  /** Sync frames: the only ones sent while `#waitingTransAck`. */
+  #transMsgQueue = new Fifo<PendingMsg>();
+  #syncBarrier: boolean;
+  #waitingTransAck = false;
   #retransQueue: McastMsg[] = [];
   #retransHead = 0;
 
@@ -217,6 +227,7 @@ export class Srp {
     this.#oldRingId = this.#ringId;
     this.#tokenRingIdSeq = seq;
     this.#procSet = [nodeId];
+    this.#syncBarrier = options.syncBarrier ?? false;
     const start = config.seqnoStart >>> 0;
     this.#regular = new SortQueue(start);
     this.#recovery = new SortQueue(start);
@@ -246,7 +257,17 @@ export class Srp {
 
   /** Application frames waiting for the token. */
   get sendQueueLength(): number {
-    return this.#newMsgQueue.length - this.#newMsgHead;
+    return this.#newMsgQueue.length;
+  }
+
+  /** Free slots in the sync send queue. */
+  get syncQueueFree(): number {
+    return this.config.sendQueueFramesMax - this.#transMsgQueue.length;
+  }
+
+  /** True while a sync barrier holds application frames back. */
+  get waitingTransAck(): boolean {
+    return this.#waitingTransAck;
   }
 
   /** Free slots in the send queue (senders get TRY_AGAIN at zero). */
@@ -283,7 +304,10 @@ export class Srp {
         if (this.#started) this.#onTimer(event.timer);
         break;
       case "send":
-        this.#onSend(event.payload, event.guarantee);
+        this.#onSend(event.payload, event.guarantee, event.sync === true);
+        break;
+      case "sync_done":
+        this.#waitingTransAck = false;
         break;
       case "shutdown":
         this.#onShutdown();
@@ -417,12 +441,13 @@ export class Srp {
     }
   }
 
-  #onSend(payload: Uint8Array, guarantee: Guarantee): void {
-    if (this.sendQueueFree <= 0) {
+  #onSend(payload: Uint8Array, guarantee: Guarantee, sync: boolean): void {
+    const queue = sync ? this.#transMsgQueue : this.#newMsgQueue;
+    if (queue.length >= this.config.sendQueueFramesMax) {
       this.#emit({ type: "try_again" });
       return;
     }
-    this.#newMsgQueue.push({ payload, guarantee });
+    queue.push({ payload, guarantee });
     this.stats.mcastTx++;
     // Wake an idle ring (TOTEM.md 2.9): the rep holds the token, so ask it to
     // release it at once instead of waiting for the hold timer.
@@ -657,7 +682,9 @@ export class Srp {
     // Safe delivery (TOTEM.md 2.6): stable once seen in the token aru on two
     // successive visits. RECOVERY tokens count the new ring's seqs, which
     // say nothing about the old ring's messages still awaiting delivery.
-    if (this.#state === "operational") this.#safeUpTo = seqMin(lastAru, token.aru);
+    if (this.#state === "operational") {
+      this.#safeUpTo = seqMin(lastAru, token.aru);
+    }
 
     let allowed = this.#fccCalculate(token);
     const retransmitted = this.#tokenRtr(token, allowed);
@@ -796,9 +823,12 @@ export class Srp {
   }
 
   #backlog(): number {
-    return this.#state === "recovery"
-      ? this.#retransQueue.length - this.#retransHead
-      : this.#newMsgQueue.length - this.#newMsgHead;
+    if (this.#state === "recovery") {
+      return this.#retransQueue.length - this.#retransHead;
+    }
+    return this.#waitingTransAck
+      ? this.#transMsgQueue.length
+      : this.#transMsgQueue.length + this.#newMsgQueue.length;
   }
 
   /** Answers retransmission requests, then adds our own (TOTEM.md 2.4 9-10). */
@@ -854,8 +884,10 @@ export class Srp {
         msg = this.#retransQueue[this.#retransHead++];
         msg.ringId = this.#ringId;
       } else {
-        if (this.#newMsgHead >= this.#newMsgQueue.length) break;
-        const pending = this.#newMsgQueue[this.#newMsgHead++];
+        // Sync frames first; application frames only once sync is done.
+        const pending = this.#transMsgQueue.shift() ??
+          (this.#waitingTransAck ? undefined : this.#newMsgQueue.shift());
+        if (pending === undefined) break;
         msg = {
           type: "mcast",
           sender: this.nodeId,
@@ -881,17 +913,6 @@ export class Srp {
   }
 
   #compactQueues(): void {
-    if (
-      this.#newMsgHead > 1024 && this.#newMsgHead * 2 > this.#newMsgQueue.length
-    ) {
-      this.#newMsgQueue = this.#newMsgQueue.slice(this.#newMsgHead);
-      this.#newMsgHead = 0;
-    } else if (
-      this.#newMsgHead === this.#newMsgQueue.length && this.#newMsgHead > 0
-    ) {
-      this.#newMsgQueue = [];
-      this.#newMsgHead = 0;
-    }
     if (
       this.#retransHead === this.#retransQueue.length && this.#retransHead > 0
     ) {
@@ -994,7 +1015,10 @@ export class Srp {
       }
     }
     let aru = this.#oldRingStateAru;
-    while (aru !== this.#oldRingStateHighSeqReceived && this.#regular.has(seqAdd(aru, 1))) {
+    while (
+      aru !== this.#oldRingStateHighSeqReceived &&
+      this.#regular.has(seqAdd(aru, 1))
+    ) {
       aru = seqAdd(aru, 1);
     }
     this.#oldRingStateAru = aru;
@@ -1074,7 +1098,9 @@ export class Srp {
       this.#commitTokenCreate();
       return;
     }
-    if (this.#consensusAgreed() && this.#lowestInConfig()) this.#commitTokenCreate();
+    if (this.#consensusAgreed() && this.#lowestInConfig()) {
+      this.#commitTokenCreate();
+    }
   }
 
   #consensusAgreed(): boolean {
@@ -1182,7 +1208,10 @@ export class Srp {
       // our sets changed. Answering every join that cannot change them makes
       // nodes with irreconcilable views echo joins at network speed (a storm
       // that also keeps restarting the consensus timer that would end it).
-      if (!setEqual(procBefore, this.#procSet) || !setEqual(failBefore, this.#failSet)) {
+      if (
+        !setEqual(procBefore, this.#procSet) ||
+        !setEqual(failBefore, this.#failSet)
+      ) {
         this.#gatherEnter(join.leave ? "node_left" : "join");
         gatherEntered = true;
       }
@@ -1406,10 +1435,14 @@ export class Srp {
     }
     this.#log(
       "debug",
-      `entering RECOVERY for ring ${ringIdText(this.#ringId)}: ${originated} old-ring messages to re-send; ` +
+      `entering RECOVERY for ring ${
+        ringIdText(this.#ringId)
+      }: ${originated} old-ring messages to re-send; ` +
         token.members.map((m, i) => {
           const e = token.entries[i];
-          return `${m}: old ${ringIdText(e.oldRingId)} aru ${e.aru} delivered ${e.highDelivered} ${
+          return `${m}: old ${
+            ringIdText(e.oldRingId)
+          } aru ${e.aru} delivered ${e.highDelivered} ${
             e.receivedFlg ? "complete" : "missing"
           }`;
         }).join(", "),
@@ -1464,7 +1497,9 @@ export class Srp {
 
     this.#log(
       "debug",
-      `installing ring ${ringIdText(this.#ringId)}: old ring ${ringIdText(this.#oldRingId)} ` +
+      `installing ring ${ringIdText(this.#ringId)}: old ring ${
+        ringIdText(this.#oldRingId)
+      } ` +
         `aru ${this.#oldRingStateAru} high ${oldHigh} delivered ${this.#myHighDelivered} ` +
         `safe ${this.#safeUpTo} trans [${this.#transMemb}]`,
     );
@@ -1483,6 +1518,9 @@ export class Srp {
       left,
       joined: [],
     }, reason);
+
+    // 4. Application frames wait for service sync above us (TOTEM.md 8.1).
+    if (this.#syncBarrier) this.#waitingTransAck = true;
 
     // 5. The rest of the old ring's messages, skipping holes, and after a
     // hole only from senders that stay with us. Every transitional member

@@ -170,7 +170,13 @@ export type SrpEvent =
   | { type: "start" }
   | { type: "frame"; bytes: Uint8Array }
   | { type: "timer"; timer: TimerName }
-  | { type: "send"; payload: Uint8Array; guarantee: Guarantee }
+  /**
+   * An application frame; `sync` frames belong to service synchronisation
+   * and are the only ones sent while a sync barrier holds the others.
+   */
+  | { type: "send"; payload: Uint8Array; guarantee: Guarantee; sync?: boolean }
+  /** Service sync finished: release application frames (TOTEM.md 8.1). */
+  | { type: "sync_done" }
   | { type: "shutdown" };
 
 /** Outputs of the core, to be performed by the driver in order. */

@@ -41,12 +41,18 @@ export interface PgSendResult {
   actions: SrpAction[];
 }
 
+type Lane = "app" | "sync";
+
 /** Packs application messages into SRP frames and unpacks deliveries. */
 export class TotemPg {
   readonly srp: Srp;
-  #packer: Packer;
+  /** Application and sync traffic pack apart: they leave by different queues. */
+  #packers: Record<Lane, Packer>;
+  #pendingGuarantee: Record<Lane, Guarantee> = {
+    app: "agreed",
+    sync: "agreed",
+  };
   #assembler = new Assembler();
-  #pendingGuarantee: Guarantee = "agreed";
   /** Frames dropped because they did not unpack (a peer's bug or attack). */
   rejectedFrames = 0;
   /** Partial messages discarded after a lost fragment or a departed sender. */
@@ -58,22 +64,27 @@ export class TotemPg {
       srp.config.netmtu,
       options.transportOverheadBytes,
     );
-    this.#packer = new Packer({ frameBytesMax });
+    this.#packers = {
+      app: new Packer({ frameBytesMax }),
+      sync: new Packer({ frameBytesMax }),
+    };
   }
 
   /** True when a partly filled frame waits for `flush`. */
   get hasPending(): boolean {
-    return this.#packer.hasPending;
+    return this.#packers.app.hasPending || this.#packers.sync.hasPending;
   }
 
   /**
    * Queues one message. Refuses (TRY_AGAIN) when the SRP send queue lacks
    * room for all of its frames: full queues refuse, they never evict.
+   * `sync` messages belong to service synchronisation (TOTEM.md 8.1).
    */
   mcast(
     message: Uint8Array | readonly Uint8Array[],
     guarantee: Guarantee,
     nowMs: number,
+    options: { sync?: boolean } = {},
   ): PgSendResult {
     const parts = message instanceof Uint8Array ? [message] : message;
     let size = 0;
@@ -82,27 +93,31 @@ export class TotemPg {
       size <= MESSAGE_BYTES_MAX,
       `message of ${size} bytes exceeds ${MESSAGE_BYTES_MAX}`,
     );
+    const lane: Lane = options.sync ? "sync" : "app";
+    const packer = this.#packers[lane];
     const actions: SrpAction[] = [];
-    if (this.#packer.hasPending && guarantee !== this.#pendingGuarantee) {
+    if (packer.hasPending && guarantee !== this.#pendingGuarantee[lane]) {
       // A frame carries one guarantee: close the pending one first.
-      actions.push(...this.flush(nowMs));
+      actions.push(...this.#flushLane(lane, nowMs));
     }
-    const needed = this.#packer.frameCount(size) +
-      (this.#packer.hasPending ? 1 : 0);
-    if (this.srp.sendQueueFree < needed) return { accepted: false, actions };
-    this.#pendingGuarantee = guarantee;
-    for (const frame of this.#packer.add(parts)) {
-      actions.push(...this.#sendFrame(frame, guarantee, nowMs));
+    const free = lane === "sync"
+      ? this.srp.syncQueueFree
+      : this.srp.sendQueueFree;
+    const needed = packer.frameCount(size) + (packer.hasPending ? 1 : 0);
+    if (free < needed) return { accepted: false, actions };
+    this.#pendingGuarantee[lane] = guarantee;
+    for (const frame of packer.add(parts)) {
+      actions.push(...this.#sendFrame(frame, guarantee, lane, nowMs));
     }
     return { accepted: true, actions };
   }
 
-  /** Sends the partly filled frame, if any. Drivers call it once per turn. */
+  /** Sends the partly filled frames, if any. Drivers call it once per turn. */
   flush(nowMs: number): SrpAction[] {
-    const frame = this.#packer.flush();
-    return frame === null
-      ? []
-      : this.#sendFrame(frame, this.#pendingGuarantee, nowMs);
+    return [
+      ...this.#flushLane("sync", nowMs),
+      ...this.#flushLane("app", nowMs),
+    ];
   }
 
   /** Feeds one event to the core and unpacks what it delivers. */
@@ -110,13 +125,26 @@ export class TotemPg {
     return this.#unpack(this.srp.step(event, nowMs));
   }
 
+  #flushLane(lane: Lane, nowMs: number): SrpAction[] {
+    const frame = this.#packers[lane].flush();
+    return frame === null
+      ? []
+      : this.#sendFrame(frame, this.#pendingGuarantee[lane], lane, nowMs);
+  }
+
   #sendFrame(
     frame: Uint8Array,
     guarantee: Guarantee,
+    lane: Lane,
     nowMs: number,
   ): SrpAction[] {
     const actions = this.#unpack(
-      this.srp.step({ type: "send", payload: frame, guarantee }, nowMs),
+      this.srp.step({
+        type: "send",
+        payload: frame,
+        guarantee,
+        sync: lane === "sync",
+      }, nowMs),
     );
     // Room was checked before packing, so the core must take every frame.
     assert(

@@ -49,6 +49,7 @@ export class MiniNet {
     readonly ids: NodeId[],
     readonly options: TotemOptions = {},
     seed = 1,
+    readonly syncBarrier = false,
   ) {
     this.rng = new Prng(seed);
     for (const id of ids) this.boot(id);
@@ -62,6 +63,7 @@ export class MiniNet {
       config: resolveTotemConfig(this.options, this.ids.length),
       rng: this.rng.fork(),
       storedRingSeq: prev?.storedRingSeq ?? null,
+      syncBarrier: this.syncBarrier,
     });
     this.nodes.set(id, {
       srp,
@@ -90,8 +92,14 @@ export class MiniNet {
     id: NodeId,
     payload: Uint8Array,
     guarantee: "agreed" | "safe" = "agreed",
+    sync = false,
   ): SrpAction[] {
-    return this.#apply(id, { type: "send", payload, guarantee });
+    return this.#apply(id, { type: "send", payload, guarantee, sync });
+  }
+
+  /** Tells a node's core that service sync is complete. */
+  syncDone(id: NodeId): void {
+    this.#apply(id, { type: "sync_done" });
   }
 
   #push(ev: Ev): void {

@@ -102,3 +102,23 @@ Deno.test("Srp delivers safe messages only once every member holds them", () => 
   }
   eq(delivered1, 0, "not delivered before a full rotation");
 });
+
+Deno.test("Srp with a sync barrier holds application frames until sync_done", () => {
+  const net = new MiniNet([1, 2, 3], FAST, 3, true);
+  net.run(5000);
+  net.send(1, new Uint8Array([1]));
+  net.send(1, new Uint8Array([2]), "agreed", true);
+  net.run(net.now + 500);
+  for (const n of net.nodes.values()) {
+    eq(n.delivered.map((d) => d.payload[0]), [2], "only the sync frame");
+  }
+  for (const id of [1, 2, 3]) net.syncDone(id);
+  net.run(net.now + 500);
+  for (const n of net.nodes.values()) {
+    eq(
+      n.delivered.map((d) => d.payload[0]),
+      [2, 1],
+      "then the application frame",
+    );
+  }
+});
