@@ -33,7 +33,9 @@ export type Property =
   | "E10"
   | "E11"
   | "E12"
-  | "L1";
+  | "L1"
+  /** The core (or the simulator) threw: an assertion failed. Reported by simulate.ts, never by checkHistory. */
+  | "ASSERT";
 
 /** Every property, in report order. */
 export const PROPERTIES: readonly Property[] = [
@@ -50,6 +52,7 @@ export const PROPERTIES: readonly Property[] = [
   "E11",
   "E12",
   "L1",
+  "ASSERT",
 ];
 
 /** One broken invariant. */

@@ -234,7 +234,11 @@ export class NodeHost {
    * The test application submits one message. Returns false when the core
    * refused it (TRY_AGAIN): the counter is not used up, the app retries later.
    */
-  submit(nowMs: number, guarantee: Guarantee, padBytes: number): boolean {
+  submit(
+    nowMs: number,
+    options: { guarantee: Guarantee; padBytes: number },
+  ): boolean {
+    const { guarantee, padBytes } = options;
     if (this.srp === null || this.paused) return false;
     const id = {
       sender: this.id,

@@ -16,7 +16,12 @@ import {
   type TotemConfig,
   type TotemOptions,
 } from "../totem/config.ts";
-import type { NodeId, SrpAction, TimerName } from "../totem/types.ts";
+import type {
+  Guarantee,
+  NodeId,
+  SrpAction,
+  TimerName,
+} from "../totem/types.ts";
 import { checkHistory, type Violation } from "./checker.ts";
 import { VirtualClock } from "./clock.ts";
 import { EventQueue } from "./event_queue.ts";
@@ -65,6 +70,23 @@ export interface AppOptions {
   readonly burstSize?: number;
 }
 
+/** Options of `Simulation.crash`. */
+export interface CrashOptions {
+  /** Where the crash strikes (default "now"). */
+  readonly at?: CrashPoint;
+  /** Restart this long after the crash; null or omitted: stay down until the quiet phase. */
+  readonly restartAfterMs?: number | null;
+  /** Stable storage on restart (default "kept"). */
+  readonly storage?: StorageOnRestart;
+}
+
+/** Options of `Simulation.submit`. */
+export interface SubmitOptions {
+  readonly count?: number;
+  readonly guarantee?: Guarantee;
+  readonly padBytes?: number;
+}
+
 /** Parameters of one simulation. */
 export interface SimOptions {
   readonly seed: number;
@@ -86,7 +108,7 @@ export interface SimOptions {
   readonly traceEntries?: number;
   /**
    * Abort the run (reported as an L1 violation, "event storm") when more
-   * events than this are processed (default 60 per virtual ms) or pending
+   * events than this are processed (default 400 per virtual ms) or pending
    * (default 200000).
    */
   readonly maxEvents?: number;
@@ -194,6 +216,7 @@ export class Simulation {
   #faults = 0;
   #pauses = 0;
   #pauseId = 0;
+  #currentPause = new Map<NodeId, number>();
   #quiet = false;
   #observers: ((node: NodeId, action: SrpAction, nowMs: number) => void)[] = [];
   #options: SimOptions;
@@ -201,6 +224,9 @@ export class Simulation {
   #maxPending: number;
   /** Why the run was cut short, or null. */
   aborted: string | null = null;
+  /** The exception that cut the run short, if one did. */
+  failure: { node: NodeId | null; message: string; where: string } | null =
+    null;
 
   constructor(options: SimOptions) {
     this.#options = options;
@@ -241,7 +267,7 @@ export class Simulation {
       burstP: options.app?.burstP ?? 0.02,
       burstSize: options.app?.burstSize ?? 40,
     };
-    this.#maxEvents = options.maxEvents ?? 60 * this.endMs;
+    this.#maxEvents = options.maxEvents ?? 400 * this.endMs;
     this.#maxPending = options.maxPendingEvents ?? 200_000;
     this.net = new Network({ nodes: this.nodes, rng: netRng });
     this.history = new HistoryRecorder(this.nodes);
@@ -342,13 +368,15 @@ export class Simulation {
     if (this.#ruleIds.delete(key)) this.note(`${key}: over`);
   }
 
-  /** Crashes `node` now or at a protocol point, restarting it later if asked. */
-  crash(
-    node: NodeId,
-    point: CrashPoint = "now",
-    restartAfterMs: number | null = null,
-    storage: StorageOnRestart = "kept",
-  ): void {
+  /**
+   * Crashes `node` now, or when it reaches `at` (faults.ts, `CrashPoint`);
+   * restarts it `restartAfterMs` later (null: not before the quiet phase)
+   * with its stable storage kept, lost or rolled back.
+   */
+  crash(node: NodeId, options: CrashOptions = {}): void {
+    const point = options.at ?? "now";
+    const restartAfterMs = options.restartAfterMs ?? null;
+    const storage = options.storage ?? "kept";
     const host = this.host(node);
     if (!host.up) return;
     if (point === "now") {
@@ -395,6 +423,7 @@ export class Simulation {
     if (!host.pause(this.clock.nowMs)) return;
     this.#pauses++;
     const pauseId = ++this.#pauseId;
+    this.#currentPause.set(node, pauseId);
     this.#queue.push(this.clock.nowMs + durationMs, {
       kind: "resume",
       node,
@@ -406,35 +435,35 @@ export class Simulation {
   /** Resumes a paused node now; its queued events run first, in order. */
   resume(node: NodeId): void {
     const host = this.host(node);
-    const queued: PausedEvent[] = host.resume(this.clock.nowMs);
-    for (const ev of queued) {
+    this.#currentPause.delete(node);
+    const now = this.clock.nowMs;
+    for (const ev of host.resume(now)) {
       if (ev.kind === "frame") {
-        this.#queue.push(this.clock.nowMs, {
-          kind: "frame",
-          to: node,
-          bytes: ev.bytes,
-        });
-      } else {this.#queue.push(this.clock.nowMs, {
+        this.#queue.push(now, { kind: "frame", to: node, bytes: ev.bytes });
+      } else {
+        this.#queue.push(now, {
           kind: "timer",
           node,
           timer: ev.timer,
           gen: ev.gen,
-        });}
+        });
+      }
     }
   }
 
-  /** Submits `count` messages from `node` now (scenario scripting). */
-  submit(
-    node: NodeId,
-    count = 1,
-    guarantee: "agreed" | "safe" = "agreed",
-    padBytes = 0,
-  ): number {
+  /**
+   * The test application of `node` submits `count` messages now (scenario
+   * scripting); returns how many the core accepted.
+   */
+  submit(node: NodeId, options: SubmitOptions = {}): number {
+    const count = options.count ?? 1;
     let accepted = 0;
     for (let k = 0; k < count; k++) {
-      if (this.host(node).submit(this.clock.nowMs, guarantee, padBytes)) {
-        accepted++;
-      }
+      const ok = this.host(node).submit(this.clock.nowMs, {
+        guarantee: options.guarantee ?? "agreed",
+        padBytes: options.padBytes ?? 0,
+      });
+      if (ok) accepted++;
     }
     return accepted;
   }
@@ -456,7 +485,26 @@ export class Simulation {
       const next = this.#queue.pop()!;
       this.clock.advanceTo(next.atMs);
       this.#events++;
-      this.#handle(next.item);
+      try {
+        this.#handle(next.item);
+      } catch (error) {
+        // A failed assertion is a bug (STYLE.md section 6). Stop the run and
+        // report it with the node's trace instead of losing the history.
+        const node = eventNode(next.item);
+        const e = error instanceof Error ? error : new Error(String(error));
+        const where = e.stack?.split("\n").slice(1, 4).map((l) =>
+          l.trim()
+        ).join(" < ") ?? "";
+        this.failure = { node, message: `${e.name}: ${e.message}`, where };
+        this.aborted = `${
+          node === null ? "simulator" : `node ${node}`
+        } threw ${e.name}: ${e.message}`;
+        this.history.record(node ?? NET_LOG, this.clock.nowMs, {
+          kind: "fault",
+          text: `${this.aborted} (${where})`,
+        });
+        return;
+      }
     }
     if (untilMs > this.clock.nowMs && untilMs !== Infinity) {
       this.clock.advanceTo(untilMs);
@@ -484,7 +532,17 @@ export class Simulation {
       liveness: aborted === null && this.quietStartMs !== null,
       eventual: aborted === null && this.quietStartMs !== null,
     });
-    if (aborted !== null) {
+    if (this.failure !== null) {
+      violations.push({
+        property: "ASSERT",
+        message: `${aborted} at ${
+          this.clock.nowMs.toFixed(1)
+        }ms (${this.failure.where})`,
+        nodes: this.failure.node === null ? this.nodes : [this.failure.node],
+        atIndex: this.history.count - 1,
+        msgs: [],
+      });
+    } else if (aborted !== null) {
       violations.push({
         property: "L1",
         message: aborted,
@@ -602,7 +660,8 @@ export class Simulation {
     for (let k = 0; k < count; k++) {
       const guarantee = rng.chance(this.#app.safeRatio) ? "safe" : "agreed";
       const pad = lo + rng.int(hi - lo + 1);
-      if (!host.submit(now, guarantee, pad)) break; // TRY_AGAIN: retry on a later tick
+      // TRY_AGAIN: the app retries on a later tick.
+      if (!host.submit(now, { guarantee, padBytes: pad })) break;
     }
     this.#queue.push(now + this.#nextAppDelay(host), {
       kind: "app",
@@ -638,7 +697,11 @@ export class Simulation {
         const host = this.host(f.node);
         if (!host.up || host.crashTrigger !== null) return;
         this.note(describeFault(f));
-        this.crash(f.node, f.point, f.restartAfterMs, f.storage);
+        this.crash(f.node, {
+          at: f.point,
+          restartAfterMs: f.restartAfterMs,
+          storage: f.storage,
+        });
         break;
       }
       case "pause": {
@@ -698,7 +761,10 @@ export class Simulation {
       }
       case "resume": {
         const host = this.host(ev.node);
-        if (host.epoch === ev.epoch && host.paused) this.resume(ev.node);
+        if (
+          host.epoch === ev.epoch && host.paused &&
+          this.#currentPause.get(ev.node) === ev.pauseId
+        ) this.resume(ev.node);
         break;
       }
       case "crash_deadline": {
@@ -723,6 +789,27 @@ export class Simulation {
       default:
         unreachable(ev);
     }
+  }
+}
+
+/** The node an event is addressed to, if any. */
+function eventNode(ev: SimEvent): NodeId | null {
+  switch (ev.kind) {
+    case "frame":
+      return ev.to;
+    case "timer":
+    case "app":
+    case "restart":
+    case "resume":
+    case "crash_deadline":
+      return ev.node;
+    case "fault":
+      return "node" in ev.fault ? ev.fault.node : null;
+    case "quiet":
+    case "call":
+      return null;
+    default:
+      return unreachable(ev);
   }
 }
 
