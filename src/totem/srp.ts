@@ -976,16 +976,35 @@ export class Srp {
   }
 
   #recoveryTokenLoss(reason: TransitionReason): void {
+    this.#restoreOldRingState();
+    this.#gatherEnter(reason);
+  }
+
+  /** Leaves a failed RECOVERY with the old ring's state (TOTEM.md 3.11-1). */
+  #restoreOldRingState(): void {
     // Keep the old-ring frames this failed recovery brought us. Corosync
     // drops them with the recovery queue; but a member that completed the
     // recovery may already have installed the new ring and delivered them
     // there, so we must be able to deliver them in our own transition.
     this.#unwrapRecovered(this.#myHighSeqReceived);
     // Restore the old ring's counters so the next attempt recovers against
-    // the original ring (TOTEM.md 3.11-1).
+    // the original ring.
     this.#myAru = this.#oldRingStateAru;
     this.#myHighSeqReceived = this.#oldRingStateHighSeqReceived;
-    this.#gatherEnter(reason);
+  }
+
+  /**
+   * Whether a join abandons the ring being committed or recovered: it comes
+   * from a member of that ring, and is of this round (TOTEM.md 3.3) — or it
+   * fails me. Deviation from Corosync: a member that failed me will never
+   * pass the commit token on, however old its ring seq (one-way links,
+   * TOTEM.md 9.3-4); waiting for the token timeout would only let it pull
+   * the others into another round without me.
+   */
+  #joinAbortsNewRing(join: JoinMsg): boolean {
+    if (!this.#newMemb.includes(join.sender)) return false;
+    return join.ringId.seq >= this.#ringId.seq ||
+      (!join.leave && join.failSet.includes(this.nodeId));
   }
 
   /**
@@ -1144,21 +1163,18 @@ export class Srp {
         this.#joinProcess(join);
         break;
       case "commit":
-        if (
-          this.#newMemb.includes(join.sender) &&
-          join.ringId.seq >= this.#ringId.seq
-        ) {
+        if (this.#joinAbortsNewRing(join)) {
           this.#joinProcess(join);
           if (this.#state === "commit") this.#gatherEnter("join");
         }
         break;
       case "recovery":
-        if (
-          this.#newMemb.includes(join.sender) &&
-          join.ringId.seq >= this.#ringId.seq
-        ) {
+        if (this.#joinAbortsNewRing(join)) {
+          // Restore first: the join may complete a new consensus at once,
+          // and the next commit must recover against the original ring.
+          this.#restoreOldRingState();
           this.#joinProcess(join);
-          if (this.#state === "recovery") this.#recoveryTokenLoss("join");
+          if (this.#state === "recovery") this.#gatherEnter("join");
         }
         break;
       default:
