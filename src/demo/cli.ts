@@ -9,6 +9,7 @@ import { parseArgs } from "node:util";
 import { type DaemonStatus, readStatus } from "../daemon/status.ts";
 
 const USAGE = `Usage: denosync demo [--duration SECONDS] [--nodes N] [--keep]
+       denosync demo --sim [--duration SECONDS] [--seed X] [--nodes N] [--faults LIST]
 
 Starts N (default 3) denosync daemons on 127.0.0.1..N as real processes with
 two links each (127.0.0.x and 127.0.1.x), shows the ring live, kills one node
@@ -16,7 +17,12 @@ with SIGKILL and restarts it, stops one with SIGTERM and restarts it, then
 keeps running until --duration (default 40 s) or Ctrl-C. Everything it started
 is stopped before it exits.
 
+With --sim it narrates a simulated cluster instead: the real Totem core on
+the deterministic simulator's virtual network, with faults injected, ending
+with the EVS check ("violations: 0"). No processes, no sockets.
+
 Options:
+  --sim               the simulated demo (see \`denosync demo --sim --help\`)
   --duration SECONDS  how long to run in total (default 40, 0 = until Ctrl-C)
   --nodes N           cluster size, 2..8 (default 3)
   --keep              keep the temporary directory (configs, logs)
@@ -31,6 +37,10 @@ interface DemoNode {
 
 /** Entry point of `denosync demo`. */
 export async function main(args: string[]): Promise<number> {
+  if (args[0] === "--sim") {
+    const sim = await import("../sim/demo.ts");
+    return await sim.main(args.slice(1));
+  }
   let parsed;
   try {
     parsed = parseArgs({
