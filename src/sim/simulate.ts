@@ -44,7 +44,7 @@ import {
   NET_LOG,
 } from "./history.ts";
 import { type LinkRule, Network } from "./network.ts";
-import { type CrashTrigger, NodeHost, type PausedEvent } from "./node_host.ts";
+import { type CrashTrigger, NodeHost } from "./node_host.ts";
 
 /** Timer profiles: small timers for fast sweeps, or Corosync's defaults. */
 export type TimerProfile = "fast" | "corosync";
