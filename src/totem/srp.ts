@@ -1083,9 +1083,10 @@ export class Srp {
     }
     this.#consensus.clear();
     this.#consensus.add(this.nodeId);
-    if (this.#state === "operational") this.#gatherReason = reason;
-    else if (this.#state !== "gather" || reason !== "consensus_timeout") {
-      if (reason !== "join") this.#gatherReason = reason;
+    // The reason a ring changed is what made us leave OPERATIONAL; a clean
+    // leave seen later in the round is the better explanation for logs.
+    if (this.#state === "operational" || reason === "node_left") {
+      this.#gatherReason = reason;
     }
     this.stats.gatherEntered++;
     if (reason === "consensus_timeout") {
