@@ -1,12 +1,32 @@
 /**
- * The engine registry (STYLE.md section 3): every service engine, in one
- * static list, with no dynamic loading. Empty until the first engines land
- * (cmap, cfg, cpg, votequorum, sam); the executive (src/exec) starts them in
- * priority order and routes IPC requests and Totem deliveries to them.
+ * The engine registry (STYLE.md section 3): every built-in engine, in one
+ * static list, with no dynamic loading. Entries are descriptors with a
+ * factory (`create`) rather than instances, because the simulator runs many
+ * nodes in one process; the daemon calls `createEngines()` once. The
+ * executive (src/exec) starts engines in priority order and synchronises
+ * them in service id order.
+ *
+ * Priorities (lower starts first, stops last): cmap 0, cfg 5, cpg 10,
+ * quorum/votequorum 20, sam 30.
  *
  * @module
  */
+import type { Engine, EngineDescriptor } from "../src/exec/engine.ts";
+import { assert } from "../src/lib/assert.ts";
+import { cpg } from "./cpg/mod.ts";
 
-// TODO(#5): type this as `readonly Engine[]` once src/exec defines Engine.
+// TODO(#5): cmap, cfg, votequorum/quorum and sam register here as they land.
 /** Every built-in engine. */
-export const ENGINES = [] as const;
+export const ENGINES: readonly EngineDescriptor[] = [cpg];
+
+/** Fresh instances of every built-in engine, for one node. */
+export function createEngines(): Engine[] {
+  return ENGINES.map((d) => {
+    const engine = d.create();
+    assert(
+      engine.serviceId === d.serviceId && engine.name === d.name,
+      `engine ${d.name}: descriptor and instance disagree`,
+    );
+    return engine;
+  });
+}

@@ -9,6 +9,7 @@ import { loadConfigFile, type LoadedConfig } from "../config/load.ts";
 import { findLocalNode } from "../config/local_node.ts";
 import { Logger } from "../log/logger.ts";
 import { ringIdText } from "../totem/types.ts";
+import { ExecHost } from "./exec_host.ts";
 import { type OpenNode, openNode, StartError } from "./node.ts";
 import { type DaemonStatus, writeStatus } from "./status.ts";
 
@@ -37,6 +38,8 @@ other failure at start.`;
 const DEFAULT_CONFIG = "/etc/corosync/corosync.conf";
 const DEFAULT_RUN_DIR = "/var/run/denosync";
 const STATUS_PERIOD_MS = 1000;
+/** File name of the IPC socket in the run dir. */
+export const SOCKET_NAME = "denosync.sock";
 
 /** Entry point of `denosync run`. */
 export async function main(args: string[]): Promise<number> {
@@ -123,6 +126,8 @@ export async function main(args: string[]): Promise<number> {
   await logger.open();
   for (const w of loaded.warnings) logger.log("warn", "MAIN", formatWarning(w));
 
+  // Set once the status publisher exists; links may change before that.
+  let linkChanged = () => {};
   let node: OpenNode;
   try {
     node = await openNode({
@@ -132,7 +137,8 @@ export async function main(args: string[]): Promise<number> {
       stateDir,
       logger,
       testBlockFile: envGet("DENOSYNC_TEST_BLOCK_LINKS_FILE"),
-      onLinkChange: () => void publish(),
+      syncBarrier: true,
+      onLinkChange: () => linkChanged(),
     });
   } catch (e) {
     if (e instanceof StartError) {
@@ -143,6 +149,21 @@ export async function main(args: string[]): Promise<number> {
     throw e;
   }
   const { runtime, transport } = node;
+  const socketPath = `${runDir}/${SOCKET_NAME}`;
+  let exec: ExecHost;
+  try {
+    exec = await ExecHost.start({ runtime, logger, socketPath });
+  } catch (e) {
+    console.error(
+      `denosync run: cannot open the IPC socket ${socketPath}: ${
+        (e as Error).message
+      }`,
+    );
+    await node.close();
+    logger.close();
+    return 1;
+  }
+  logger.log("notice", "MAIN", `IPC socket ${socketPath}`);
   const rt = runtime;
   let publishing = false;
   let again = false;
@@ -195,6 +216,7 @@ export async function main(args: string[]): Promise<number> {
       if (change.kind === "regular") void publish();
     },
   });
+  linkChanged = () => void publish();
   const ticker = setInterval(() => void publish(), STATUS_PERIOD_MS);
 
   const stopped = Promise.withResolvers<string>();
@@ -222,6 +244,7 @@ export async function main(args: string[]): Promise<number> {
   Deno.removeSignalListener("SIGTERM", onTerm);
   Deno.removeSignalListener("SIGINT", onInt);
   Deno.removeSignalListener("SIGHUP", onHup);
+  await exec.close();
   await node.close();
   await publish();
   logger.log("notice", "MAIN", "stopped");

@@ -31,6 +31,8 @@ export interface OpenNodeOptions {
   stateDir: string;
   logger: Logger;
   testBlockFile?: string;
+  /** An executive will run service sync above the core (TOTEM.md 8.1). */
+  syncBarrier?: boolean;
   onLinkChange?: (
     change: { nodeId: number; link: number; up: boolean },
   ) => void;

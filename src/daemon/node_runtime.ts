@@ -56,6 +56,8 @@ export interface NodeRuntimeOptions {
   seed?: number;
   /** Bytes the transport adds per datagram (header, crypto), for packing. */
   transportOverheadBytes?: number;
+  /** Hold application frames after ring changes until `syncDone()`. */
+  syncBarrier?: boolean;
 }
 
 const REASON_TEXT: Record<TransitionReason, string> = {
@@ -150,6 +152,7 @@ export class NodeRuntime {
       config: options.totem,
       rng: new Prng(seed),
       storedRingSeq: stored,
+      syncBarrier: options.syncBarrier ?? false,
     });
     this.pg = new TotemPg(this.srp, {
       transportOverheadBytes: options.transportOverheadBytes ?? 0,
@@ -184,9 +187,10 @@ export class NodeRuntime {
   send(
     payload: Uint8Array | readonly Uint8Array[],
     guarantee: Guarantee = "agreed",
+    options: { sync?: boolean } = {},
   ): boolean {
     if (this.#stopped) return false;
-    const r = this.pg.mcast(payload, guarantee, this.now());
+    const r = this.pg.mcast(payload, guarantee, this.now(), options);
     this.#performAll(r.actions);
     if (r.accepted && this.pg.hasPending && !this.#flushScheduled) {
       // Everything sent in this turn shares frames; the rest goes out at
@@ -198,6 +202,11 @@ export class NodeRuntime {
       });
     }
     return r.accepted;
+  }
+
+  /** Service sync is complete: application frames may go out again. */
+  syncDone(): void {
+    this.#step({ type: "sync_done" });
   }
 
   /** Resolves once the send queue has room again (after a TRY_AGAIN). */

@@ -1,0 +1,225 @@
+/**
+ * The daemon's driver of the executive (an edge): it connects the pure
+ * `Executive` to the Unix-socket IPC server on one side and to the Totem
+ * runtime on the other, performing the executive's actions — replies and
+ * callbacks to clients, ordered multicasts, the end of a sync barrier.
+ */
+import { ENGINES } from "../../engines/mod.ts";
+import { createEngines } from "../../engines/mod.ts";
+import { unreachable } from "../lib/assert.ts";
+import type { ExecAction, ExecEvent } from "../exec/executive.ts";
+import { Executive } from "../exec/executive.ts";
+import { CsError } from "../ipc/cs_error.ts";
+import {
+  type IpcConnectionInfo,
+  type IpcReply,
+  IpcServer,
+} from "../ipc/server.ts";
+import type { Logger } from "../log/logger.ts";
+import { sameRing } from "../totem/types.ts";
+import type { NodeRuntime } from "./node_runtime.ts";
+
+/** How often a sync step answering "again" is retried. */
+const TICK_MS = 20;
+
+/** Options of `ExecHost.start`. */
+export interface ExecHostOptions {
+  runtime: NodeRuntime;
+  logger: Logger;
+  /** The IPC socket path. */
+  socketPath: string;
+  /** Group allowed to use the socket (uidgid), if any. */
+  socketGid?: number;
+}
+
+/** Runs the executive and the IPC server of one daemon. */
+export class ExecHost {
+  readonly exec: Executive;
+  readonly server: IpcServer;
+  #runtime: NodeRuntime;
+  #logger: Logger;
+  #pending = new Map<string, (reply: IpcReply) => void>();
+  /** Multicasts the runtime could not take yet, in order. */
+  #backlog: Extract<ExecAction, { type: "mcast" }>[] = [];
+  #ticker: ReturnType<typeof setInterval>;
+  #closed = false;
+
+  private constructor(
+    options: ExecHostOptions,
+    server: IpcServer,
+    exec: Executive,
+  ) {
+    this.#runtime = options.runtime;
+    this.#logger = options.logger;
+    this.server = server;
+    this.exec = exec;
+    this.#runtime.listen({
+      deliver: (d) =>
+        this.#step({ type: "deliver", from: d.from, payload: d.payload }),
+      confchg: (change, reason) =>
+        this.#step({ type: "confchg", change, reason }),
+    });
+    this.#ticker = setInterval(() => this.#step({ type: "tick" }), TICK_MS);
+  }
+
+  /** Opens the IPC socket and attaches the executive to the runtime. */
+  static async start(options: ExecHostOptions): Promise<ExecHost> {
+    const exec = new Executive({
+      nodeId: options.runtime.nodeId,
+      engines: createEngines(),
+    });
+    let host: ExecHost | null = null;
+    const server = await IpcServer.listen({
+      path: options.socketPath,
+      nodeId: options.runtime.nodeId,
+      logger: options.logger,
+      allowedGids: options.socketGid === undefined
+        ? undefined
+        : [options.socketGid],
+      handler: {
+        open: (conn) => host!.#open(conn),
+        request: (conn, fn, payload, requestId) =>
+          host!.#request(conn, fn, payload, requestId),
+        close: (conn) => host!.#closeConn(conn),
+      },
+    });
+    host = new ExecHost(options, server, exec);
+    return host;
+  }
+
+  /** Stops callbacks and closes the socket (clients get GOODBYE). */
+  async close(): Promise<void> {
+    if (this.#closed) return;
+    this.#closed = true;
+    clearInterval(this.#ticker);
+    for (const resolve of this.#pending.values()) {
+      resolve({ status: CsError.LIBRARY });
+    }
+    this.#pending.clear();
+    await this.server.close();
+  }
+
+  #open(
+    conn: IpcConnectionInfo,
+  ): { ok: true } | { ok: false; code: number; message: string } {
+    const engine = ENGINES.find((e) => e.name === conn.service);
+    if (engine === undefined) {
+      return {
+        ok: false,
+        code: CsError.NOT_EXIST,
+        message: `no service "${conn.service}" here (have: ${
+          ENGINES.map((e) => e.name).join(", ")
+        })`,
+      };
+    }
+    this.#step({
+      type: "ipc_open",
+      conn: conn.id,
+      service: engine.serviceId,
+      pid: conn.pid,
+    });
+    return { ok: true };
+  }
+
+  #closeConn(conn: IpcConnectionInfo): void {
+    this.#step({ type: "ipc_close", conn: conn.id });
+  }
+
+  #request(
+    conn: IpcConnectionInfo,
+    fn: number,
+    payload: Uint8Array,
+    requestId: number,
+  ): Promise<IpcReply> {
+    const key = `${conn.id}:${requestId}`;
+    const reply = new Promise<IpcReply>((resolve) =>
+      this.#pending.set(key, resolve)
+    );
+    // The executive may answer at once or after the request's message has
+    // come back through the total order (joins, leaves).
+    this.#step({
+      type: "ipc_request",
+      conn: conn.id,
+      requestId,
+      fn,
+      payload: payload.slice(),
+    });
+    return reply;
+  }
+
+  #trySend(a: Extract<ExecAction, { type: "mcast" }>): boolean {
+    return this.#runtime.send(a.payload, a.guarantee, { sync: a.sync });
+  }
+
+  #hold(a: Extract<ExecAction, { type: "mcast" }>): void {
+    this.#backlog.push(a);
+    if (this.#backlog.length > 1) return;
+    // First one held: the executive answers TRY_AGAIN to new sends until the
+    // backlog has drained.
+    this.#step({ type: "congestion", congested: true });
+    void this.#drain();
+  }
+
+  async #drain(): Promise<void> {
+    while (this.#backlog.length > 0 && !this.#closed) {
+      await this.#runtime.whenWritable();
+      while (this.#backlog.length > 0 && this.#trySend(this.#backlog[0])) {
+        this.#backlog.shift();
+      }
+      if (this.#backlog.length > 0) await new Promise((r) => setTimeout(r, 1));
+    }
+    if (!this.#closed) this.#step({ type: "congestion", congested: false });
+  }
+
+  #step(event: ExecEvent): void {
+    if (this.#closed) return;
+    const actions = this.exec.step(event, this.#runtime.now());
+    for (const a of actions) this.#perform(a);
+  }
+
+  #perform(a: ExecAction): void {
+    switch (a.type) {
+      case "mcast":
+        // Order is everything: once one multicast waits, later ones queue
+        // behind it instead of overtaking it.
+        if (this.#backlog.length > 0 || !this.#trySend(a)) this.#hold(a);
+        break;
+      case "sync_done":
+        if (sameRing(a.ringId, this.#runtime.srp.ringId)) {
+          this.#runtime.syncDone();
+        }
+        break;
+      case "sync_activated":
+        this.#logger.log(
+          "debug",
+          "SYNC",
+          `service ${
+            a.name ?? a.serviceId
+          } activated in ring ${a.ringId.rep}.${a.ringId.seq}`,
+        );
+        break;
+      case "reply": {
+        const key = `${a.conn}:${a.requestId}`;
+        const resolve = this.#pending.get(key);
+        if (resolve !== undefined) {
+          this.#pending.delete(key);
+          resolve({ status: a.status, payload: a.payload });
+        }
+        break;
+      }
+      case "event":
+        // False only says the client is slow; the server keeps the event and
+        // cuts the client off if it stays stuck.
+        this.server.sendEvent(a.conn, a.payload);
+        break;
+      case "disconnect":
+        this.server.disconnect(a.conn, a.status);
+        break;
+      case "log":
+        this.#logger.log(a.level, a.subsys, a.text);
+        break;
+      default:
+        unreachable(a);
+    }
+  }
+}
