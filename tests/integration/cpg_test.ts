@@ -145,3 +145,77 @@ Deno.test({
     }
   },
 });
+
+async function cpgtool(
+  args: string[],
+  stdin?: string,
+): Promise<{ code: number; out: string; err: string }> {
+  const child = new Deno.Command(Deno.execPath(), {
+    args: [
+      "run",
+      "-A",
+      new URL("../../main.ts", import.meta.url).href,
+      "cpgtool",
+      ...args,
+    ],
+    stdin: stdin === undefined ? "null" : "piped",
+    stdout: "piped",
+    stderr: "piped",
+  }).spawn();
+  if (stdin !== undefined) {
+    const w = child.stdin.getWriter();
+    await w.write(new TextEncoder().encode(stdin));
+    await w.close();
+  }
+  const o = await child.output();
+  const d = new TextDecoder();
+  return { code: o.code, out: d.decode(o.stdout), err: d.decode(o.stderr) };
+}
+
+Deno.test({
+  ...OPTS,
+  name:
+    "cpgtool lists groups (text and --json), sends to a group, and says when no daemon runs",
+  fn: async () => {
+    const c = await TestCluster.create({ nodes: 2 });
+    let listener: Member | null = null;
+    try {
+      c.start(1);
+      c.start(2);
+      await c.waitRing([1, 2]);
+      listener = await waitFor(() => connect(c, 2, 7).catch(() => undefined), {
+        timeoutMs: 5000,
+        what: "client on node 2",
+      });
+      await listener.client.join("tools");
+      const dir1 = c.node(1).dir;
+      const text = await cpgtool(["--run-dir", dir1]);
+      assertEquals(text.code, 0, text.err);
+      assert(
+        /^tools$/m.test(text.out) && /1007\s+2$/m.test(text.out),
+        text.out,
+      );
+      const json = await cpgtool(["--run-dir", dir1, "--json"]);
+      assertEquals(JSON.parse(json.out), {
+        groups: [{ name: "tools", members: [{ nodeId: 2, pid: 1007 }] }],
+      });
+      const sent = await cpgtool(
+        ["--run-dir", dir1, "send", "tools", "--json"],
+        "one\ntwo\n",
+      );
+      assertEquals(sent.code, 0, sent.err);
+      assertEquals(JSON.parse(sent.out), { sent: 2 });
+      await waitFor(() => deliveries(listener!).length >= 2, {
+        timeoutMs: 5000,
+        what: "deliveries",
+      });
+      assertEquals(deliveries(listener), ["one", "two"]);
+      const none = await cpgtool(["--socket", `${c.root}/nothing.sock`]);
+      assertEquals(none.code, 3, none.err);
+      assert(none.err.includes("nothing.sock"), none.err);
+    } finally {
+      await listener?.client.finalize().catch(() => {});
+      await c.stop();
+    }
+  },
+});
