@@ -6,6 +6,7 @@
  * started on Ctrl-C or after `--duration`.
  */
 import { parseArgs } from "node:util";
+import { CpgClient, type CpgEvent } from "../client/cpg.ts";
 import { type DaemonStatus, readStatus } from "../daemon/status.ts";
 
 const USAGE = `Usage: denosync demo [--duration SECONDS] [--nodes N] [--keep]
@@ -92,6 +93,7 @@ export async function main(args: string[]): Promise<number> {
     console.log(`[${t}s] ${text}`);
   };
   let interrupted = false;
+  const cleanup: (() => Promise<void>)[] = [];
   const onSignal = () => {
     interrupted = true;
   };
@@ -107,7 +109,9 @@ export async function main(args: string[]): Promise<number> {
     );
     const deadline = durationS > 0 ? t0 + durationS * 1000 : Infinity;
     const all = nodes.map((n) => n.id);
-    const watcher = new Watcher(nodes, say);
+    const group = new DemoGroup(nodes, say);
+    const watcher = new Watcher(nodes, say, group);
+    cleanup.push(() => group.close());
 
     const script: { label: string; run: () => Promise<boolean> }[] = [
       {
@@ -221,6 +225,7 @@ export async function main(args: string[]): Promise<number> {
     );
     return 0;
   } finally {
+    for (const f of cleanup) await f();
     Deno.removeSignalListener("SIGINT", onSignal);
     await stopAll(nodes);
     if (!parsed.values.keep) {
@@ -234,10 +239,26 @@ class Watcher {
   #nodes: DemoNode[];
   #say: (text: string) => void;
   #last = new Map<number, string>();
+  #group: DemoGroup;
+  #lastSendMs = 0;
 
-  constructor(nodes: DemoNode[], say: (text: string) => void) {
+  constructor(
+    nodes: DemoNode[],
+    say: (text: string) => void,
+    group: DemoGroup,
+  ) {
     this.#nodes = nodes;
     this.#say = say;
+    this.#group = group;
+  }
+
+  /** Keeps the CPG group busy: reconnects clients, sends, reports. */
+  async #traffic(): Promise<void> {
+    if (performance.now() - this.#lastSendMs < 1000) return;
+    this.#lastSendMs = performance.now();
+    await this.#group.connectAll();
+    await this.#group.sendRound();
+    this.#group.report();
   }
 
   async poll(): Promise<Map<number, DaemonStatus>> {
@@ -281,6 +302,9 @@ class Watcher {
       const st = await this.poll();
       const want = ids.join(" ");
       const rings = ids.map((id) => st.get(id));
+      if (ids.length === this.#nodes.filter((n) => n.child !== null).length) {
+        await this.#traffic();
+      }
       if (
         rings.every((s) =>
           s !== undefined && s.state === "operational" &&
@@ -302,6 +326,7 @@ class Watcher {
     const end = performance.now() + ms;
     while (performance.now() < end && !stop()) {
       await this.poll();
+      await this.#traffic();
       await delay(Math.min(200, Math.max(0, end - performance.now())));
     }
     return true;
@@ -454,4 +479,113 @@ function freePort(): number {
     }
   }
   throw new Error("no free UDP port pair found on 127.0.0.1");
+}
+
+/**
+ * One CPG client per running node, all in group "demo", each sending a
+ * greeting now and then; shows membership changes with reasons and checks
+ * that every node delivers the messages in one order.
+ */
+class DemoGroup {
+  #nodes: DemoNode[];
+  #say: (text: string) => void;
+  #members = new Map<number, { client: CpgClient; delivered: string[] }>();
+  #counter = 0;
+  #lastReport = "";
+
+  constructor(nodes: DemoNode[], say: (text: string) => void) {
+    this.#nodes = nodes;
+    this.#say = say;
+  }
+
+  /** Connects and joins on every running node that has no client yet. */
+  async connectAll(): Promise<void> {
+    for (const n of this.#nodes) {
+      if (n.child === null || this.#members.has(n.id)) continue;
+      try {
+        const delivered: string[] = [];
+        const id = n.id;
+        const client = await CpgClient.initialize({
+          socketPath: `${n.dir}/denosync.sock`,
+          pid: 1000 + id,
+          onEvent: (ev) => this.#onEvent(id, ev, delivered),
+        });
+        void client.closed.then(() => this.#members.delete(id));
+        await client.join("demo");
+        this.#members.set(id, { client, delivered });
+        this.#say(
+          `cpg: client (pid ${1000 + id}) on node ${id} joined group "demo"`,
+        );
+      } catch {
+        // Not ready yet; the next round tries again.
+      }
+    }
+  }
+
+  #onEvent(id: number, ev: CpgEvent, delivered: string[]): void {
+    if (ev.type === "deliver") {
+      delivered.push(new TextDecoder().decode(ev.message));
+      return;
+    }
+    // Print membership changes once, as the lowest connected node sees them.
+    if (ev.type !== "confchg" || id !== Math.min(...this.#members.keys(), id)) {
+      return;
+    }
+    const who = (
+      l: readonly { nodeId: number; pid: number; reason?: string }[],
+    ) =>
+      l.map((p) =>
+        `${p.nodeId}/${p.pid}${p.reason ? ` ${p.reason.toUpperCase()}` : ""}`
+      ).join(", ");
+    const parts = [`members [${who(ev.members)}]`];
+    if (ev.joined.length > 0) parts.push(`joined [${who(ev.joined)}]`);
+    if (ev.left.length > 0) parts.push(`left [${who(ev.left)}]`);
+    this.#say(`cpg: confchg of "demo" at node ${id}: ${parts.join(" ")}`);
+  }
+
+  /** Every member sends one greeting. */
+  async sendRound(): Promise<void> {
+    for (const [id, m] of this.#members) {
+      const text = `#${++this.#counter} from node ${id}`;
+      await m.client.mcast(new TextEncoder().encode(text)).catch(() => {});
+    }
+  }
+
+  /** Compares delivery orders across members and reports when it changes. */
+  report(): void {
+    const lists = [...this.#members.entries()];
+    if (lists.length === 0) return;
+    const [refId, ref] = lists.reduce((
+      a,
+      b,
+    ) => (b[1].delivered.length > a[1].delivered.length ? b : a));
+    let same = true;
+    // Messages in flight reach nodes at different moments: compare the
+    // order of the messages both have.
+    for (const [, m] of lists) {
+      const mine = new Set(m.delivered);
+      const theirs = new Set(ref.delivered);
+      const a = ref.delivered.filter((x) => mine.has(x));
+      const b = m.delivered.filter((x) => theirs.has(x));
+      if (a.join("|") !== b.join("|")) same = false;
+    }
+    const counts = lists.map(([id, m]) => `node ${id}: ${m.delivered.length}`)
+      .join(", ");
+    const line =
+      `cpg: delivered ${counts}; order identical at every node: ${
+        same ? "yes" : "NO"
+      }` +
+      ` (latest at node ${refId}: "${ref.delivered.at(-1) ?? "-"}")`;
+    if (line !== this.#lastReport) {
+      this.#lastReport = line;
+      this.#say(line);
+    }
+  }
+
+  async close(): Promise<void> {
+    for (const m of this.#members.values()) {
+      await m.client.finalize().catch(() => {});
+    }
+    this.#members.clear();
+  }
 }
