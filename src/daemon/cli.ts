@@ -152,7 +152,12 @@ export async function main(args: string[]): Promise<number> {
   const socketPath = `${runDir}/${SOCKET_NAME}`;
   let exec: ExecHost;
   try {
-    exec = await ExecHost.start({ runtime, logger, socketPath });
+    exec = await ExecHost.start({
+      runtime,
+      logger,
+      socketPath,
+      socketGid: await socketGroup(cfg.uidgid.gids, logger),
+    });
   } catch (e) {
     console.error(
       `denosync run: cannot open the IPC socket ${socketPath}: ${
@@ -250,6 +255,44 @@ export async function main(args: string[]): Promise<number> {
   logger.log("notice", "MAIN", "stopped");
   logger.close();
   return 0;
+}
+
+/**
+ * The group given access to the IPC socket (`uidgid { gid: ... }`), as a
+ * number. Without peer credentials only one group can be honoured, through
+ * the socket file's group; further ones are refused with a warning.
+ */
+async function socketGroup(
+  gids: readonly string[],
+  logger: Logger,
+): Promise<number | undefined> {
+  if (gids.length === 0) return undefined;
+  if (gids.length > 1) {
+    logger.log(
+      "warn",
+      "MAIN",
+      `uidgid: only the first gid (${
+        gids[0]
+      }) can own the IPC socket; ignoring ${gids.slice(1).join(", ")}`,
+    );
+  }
+  const name = gids[0];
+  if (/^[0-9]+$/.test(name)) return Number(name);
+  let text: string;
+  try {
+    text = await Deno.readTextFile("/etc/group");
+  } catch (e) {
+    throw new StartError(
+      `uidgid: cannot look up group "${name}" in /etc/group (${
+        (e as Error).message
+      }); give its number`,
+    );
+  }
+  for (const line of text.split("\n")) {
+    const [gname, , gid] = line.split(":");
+    if (gname === name && gid !== undefined) return Number(gid);
+  }
+  throw new StartError(`uidgid: no group "${name}" in /etc/group`);
 }
 
 /** An environment variable, or undefined when unset or not permitted. */
