@@ -129,8 +129,10 @@ export interface EngineApi {
   ): void;
   /**
    * Sends an asynchronous callback to an IPC client. False when the client
-   * is gone or could not take it (it is then disconnected: a client that
-   * misses an ordered callback must not go on as if it had not).
+   * is gone (nothing sent) or over its event limit (sent anyway: ordered
+   * callbacks are never dropped; the client's flow-controlled requests get
+   * TRY_AGAIN until it catches up, and a client the IPC layer cannot hold
+   * at all is disconnected, so it never goes on as if it had not missed one).
    */
   event(conn: ConnId, payload: Uint8Array): boolean;
   /** Closes a client connection; the engine's `connClose` follows. */

@@ -10,7 +10,9 @@
  * 1. On a REG confchg: abort the round in progress (every engine that was
  *    initialised and not yet activated gets `sync.abort`), multicast
  *    SERVICE_BUILD with our service ids, call `sync.init` of every engine
- *    with `trans = transitional members ∩ members`.
+ *    with `trans` = the members that were in every transitional
+ *    configuration since the last completed round (Corosync passes the
+ *    last one only; after an aborted round that forgets who left).
  * 2. Once SERVICE_BUILD from every member is delivered: the union of the
  *    lists, ascending, is the service order (services we lack run as
  *    no-ops).
@@ -29,7 +31,8 @@
  * `CS_ERR_TRY_AGAIN` (6) without reaching the engine, as Corosync does
  * (`corosync_sending_allowed` while `sync_in_process`); the client retries.
  * The same answer is given while the driver reports the send queue
- * congested. Other requests (queries) are served. Messages engines send
+ * congested, and to a client whose event queue is over its limit. Other
+ * requests (queries) are served. Messages engines send
  * outside a request (a client disconnecting, a callback) are never refused:
  * they wait in the executive's outbox until sync is done.
  *
@@ -72,8 +75,11 @@ export type ExecEvent =
   | { type: "deliver"; from: NodeId; payload: Uint8Array }
   /** A Totem configuration change, transitional or regular. */
   | { type: "confchg"; change: ConfChange; reason: TransitionReason }
-  /** A client connected to `service`; `pid` from its socket credentials. */
-  | { type: "ipc_open"; conn: ConnId; service: number; pid: number }
+  /**
+   * A client connected to `service` (service id, or engine name as the IPC
+   * server's HELLO carries it); `pid` as the client gave it.
+   */
+  | { type: "ipc_open"; conn: ConnId; service: number | string; pid: number }
   /** A client request: function `fn` of the connection's service. */
   | {
     type: "ipc_request";
@@ -84,7 +90,17 @@ export type ExecEvent =
   }
   /** The client went away. */
   | { type: "ipc_close"; conn: ConnId }
-  /** The driver could not queue an event for this client: it is cut off. */
+  /**
+   * The client's event queue is over its limit (`IpcServer.sendEvent`
+   * answered false) or drained again: while blocked, its flow-controlled
+   * requests get TRY_AGAIN, so it reads its callbacks before sending more.
+   */
+  | { type: "ipc_flow"; conn: ConnId; blocked: boolean }
+  /**
+   * The driver could not queue an event for this client at all: cut it off
+   * (it sees the disconnect, like a process death) rather than let it go on
+   * having missed an ordered callback.
+   */
   | { type: "ipc_overflow"; conn: ConnId }
   /** The driver's send path is congested (TotemPg refused) or clear again. */
   | { type: "congestion"; congested: boolean }
@@ -146,6 +162,8 @@ interface ConnState {
   readonly service: number;
   readonly engine: Engine;
   readonly pid: number;
+  /** The client's event queue is over its limit (`ipc_flow`). */
+  blocked: boolean;
 }
 
 interface SyncRound {
@@ -199,7 +217,10 @@ export class Executive {
   /** True from start until the first round completes, and during every round. */
   #syncing = true;
   #round: SyncRound | null = null;
-  /** Members of the last transitional configuration, for the next round. */
+  /**
+   * Members that were in every transitional configuration since the last
+   * completed round (null: no ring change since), for the next round.
+   */
   #savedTrans: readonly NodeId[] | null = null;
   #regularRing: RingId | null = null;
   #members: readonly NodeId[] = [];
@@ -292,6 +313,11 @@ export class Executive {
       case "ipc_close":
         this.#close(event.conn, null);
         break;
+      case "ipc_flow": {
+        const state = this.#conns.get(event.conn);
+        if (state !== undefined) state.blocked = event.blocked;
+        break;
+      }
       case "ipc_overflow":
         if (this.#conns.has(event.conn)) {
           this.#log(
@@ -363,7 +389,15 @@ export class Executive {
     }
     for (const reg of this.#enginesByPriority()) reg.engine.confChange(change);
     if (change.kind === "transitional") {
-      this.#savedTrans = [...change.members];
+      // Deviation from Corosync (which keeps only the last list): rounds
+      // that were aborted never applied their ring changes, so a node that
+      // left us in one of them and came back in the next must still count
+      // as gone. Otherwise two nodes that delivered different messages in
+      // different transitional configurations would both see no change.
+      const saved = this.#savedTrans;
+      this.#savedTrans = saved === null
+        ? [...change.members]
+        : saved.filter((n) => change.members.includes(n));
       return;
     }
     this.#startRound(change);
@@ -374,7 +408,6 @@ export class Executive {
     assert(members.includes(this.nodeId), "regular configuration without us");
     const saved = this.#savedTrans ?? [];
     const trans = members.filter((n) => saved.includes(n));
-    this.#savedTrans = null;
     this.#regularRing = change.ringId;
     this.#members = members;
     this.#syncing = true;
@@ -540,6 +573,7 @@ export class Executive {
   #finishRound(round: SyncRound): void {
     this.#round = null;
     this.#syncing = false;
+    this.#savedTrans = null;
     this.stats.syncCompleted++;
     this.#log(
       "debug",
@@ -572,14 +606,21 @@ export class Executive {
 
   // ---- IPC ----
 
-  #onOpen(conn: ConnId, service: number, pid: number): void {
+  #onOpen(conn: ConnId, service: number | string, pid: number): void {
     assert(!this.#conns.has(conn), `connection ${conn} opened twice`);
-    const reg = this.#engines.get(service);
+    const reg = typeof service === "number"
+      ? this.#engines.get(service)
+      : [...this.#engines.values()].find((r) => r.engine.name === service);
     if (reg === undefined) {
       this.#emit({ type: "disconnect", conn, status: CsError.NOT_EXIST });
       return;
     }
-    this.#conns.set(conn, { service, engine: reg.engine, pid });
+    this.#conns.set(conn, {
+      service: reg.engine.serviceId,
+      engine: reg.engine,
+      pid,
+      blocked: false,
+    });
     reg.engine.connOpen?.(conn, pid);
   }
 
@@ -600,7 +641,10 @@ export class Executive {
       this.#reply(conn, requestId, CsError.INVALID_PARAM);
       return;
     }
-    if (entry.handler.flowControl && (this.#syncing || this.#congested)) {
+    if (
+      entry.handler.flowControl &&
+      (this.#syncing || this.#congested || state.blocked)
+    ) {
       this.stats.tryAgain++;
       this.#reply(conn, requestId, CsError.TRY_AGAIN);
       return;
@@ -667,7 +711,7 @@ export class Executive {
           `${engine.name} sent an event to another service's client`,
         );
         this.#emit({ type: "event", conn, payload });
-        return true;
+        return !state.blocked;
       },
       disconnect: (conn) => {
         const state = this.#conns.get(conn);

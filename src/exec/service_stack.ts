@@ -30,7 +30,15 @@ export type StackEvent =
   | Extract<SrpEvent, { type: "start" | "frame" | "timer" | "shutdown" }>
   | Extract<
     ExecEvent,
-    { type: "ipc_open" | "ipc_request" | "ipc_close" | "ipc_overflow" | "tick" }
+    {
+      type:
+        | "ipc_open"
+        | "ipc_request"
+        | "ipc_close"
+        | "ipc_flow"
+        | "ipc_overflow"
+        | "tick";
+    }
   >;
 
 /**
@@ -98,6 +106,7 @@ export class ServiceStack {
       case "ipc_open":
       case "ipc_request":
       case "ipc_close":
+      case "ipc_flow":
       case "ipc_overflow":
       case "tick":
         this.#exec(event);
