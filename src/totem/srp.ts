@@ -1174,6 +1174,15 @@ export class Srp {
           // Restore first: the join may complete a new consensus at once,
           // and the next commit must recover against the original ring.
           this.#restoreOldRingState();
+          if (sameRing(join.ringId, this.#ringId)) {
+            // Its sender installed the ring we were recovering and moved
+            // on: take the sets installation gives (TOTEM.md 3.6 step 7)
+            // instead of keeping the previous round's fail set, which would
+            // have the other members fail us again and again (a livelock
+            // the CPG simulation found at 5 nodes).
+            this.#procSet = [...this.#newMemb];
+            this.#failSet = [];
+          }
           this.#joinProcess(join);
           if (this.#state === "recovery") this.#gatherEnter("join");
         }
