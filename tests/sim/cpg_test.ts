@@ -26,8 +26,6 @@ function seedsFromEnv(share: number): number[] {
   return Array.from({ length: n }, (_, k) => first + k);
 }
 
-/** Properties that need the ring to re-form after the faults (liveness). */
-const LIVENESS = new Set(["CL", "CD"]);
 
 function sweep(
   name: string,
