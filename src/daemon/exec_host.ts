@@ -59,7 +59,9 @@ export class ExecHost {
       confchg: (change, reason) =>
         this.#step({ type: "confchg", change, reason }),
     });
-    this.#ticker = setInterval(() => this.#step({ type: "tick" }), TICK_MS);
+    this.#ticker = setInterval(() => {
+      if (this.exec.needsTick) this.#step({ type: "tick" });
+    }, TICK_MS);
   }
 
   /** Opens the IPC socket and attaches the executive to the runtime. */
@@ -81,6 +83,8 @@ export class ExecHost {
         request: (conn, fn, payload, requestId) =>
           host!.#request(conn, fn, payload, requestId),
         close: (conn) => host!.#closeConn(conn),
+        // A client whose callbacks pile up gets TRY_AGAIN on its sends.
+        flowControl: (conn, on) => host!.#flow(conn, on),
       },
     });
     host = new ExecHost(options, server, exec);
@@ -119,6 +123,10 @@ export class ExecHost {
       pid: conn.pid,
     });
     return { ok: true };
+  }
+
+  #flow(conn: IpcConnectionInfo, blocked: boolean): void {
+    this.#step({ type: "ipc_flow", conn: conn.id, blocked });
   }
 
   #closeConn(conn: IpcConnectionInfo): void {
