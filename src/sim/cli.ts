@@ -8,6 +8,7 @@ import { parseArgs } from "node:util";
 import type { Violation } from "./checker.ts";
 import { FAULT_KINDS, type FaultKind, parseFaults } from "./faults.ts";
 import { type SimResult, simulate, type TimerProfile } from "./simulate.ts";
+import { describeCpgResult, simulateCpg } from "./cpg_sim.ts";
 
 const USAGE =
   `Usage: denosync sim [--nodes N] [--seeds S] [--seed X] [--faults LIST]
@@ -21,6 +22,9 @@ every node's log; a violation prints the seed, the property, the nodes, a
 trace, and the command that replays the run exactly.
 
 Options:
+  --cpg            run CPG and service sync on top of the core (clients
+                   joining, sending, dying) and check the CPG guarantees;
+                   takes --nodes (default 3), --seeds, --seed, --faults
   --nodes N        cluster size, 1..32 (default 5)
   --seeds S        number of seeds (default 100, or 1 with --seed)
   --seed X         first seed (default 1)
@@ -147,8 +151,59 @@ function violationJson(v: Violation, trace: string[]): Record<string, unknown> {
   };
 }
 
+/**
+ * `denosync sim --cpg`: CPG and service sync on top of the core, with the
+ * CPG-level checker (same views, same order per group, S1, S2).
+ */
+function mainCpg(args: string[]): number {
+  const { values } = parseArgs({
+    args,
+    options: {
+      nodes: { type: "string", default: "3" },
+      seeds: { type: "string" },
+      seed: { type: "string" },
+      faults: { type: "string", default: "all" },
+    },
+    strict: true,
+  });
+  const nodes = parseIntArg("nodes", values.nodes!, 1, 16);
+  const first = values.seed === undefined
+    ? 1
+    : parseIntArg("seed", values.seed, 0, 0xffff_ffff);
+  const count = values.seeds === undefined
+    ? (values.seed === undefined ? 100 : 1)
+    : parseIntArg("seeds", values.seeds, 1, 1_000_000);
+  const faults = parseFaults(values.faults!);
+  let failed = 0;
+  for (let seed = first; seed < first + count; seed++) {
+    const r = simulateCpg({ seed, nodes, faults });
+    if (r.violations.length > 0) {
+      failed++;
+      for (const line of describeCpgResult(r)) console.log(line);
+      console.log(
+        `  replay: deno task sim --cpg --seed ${seed} --nodes ${nodes} --faults ${values.faults}`,
+      );
+    }
+    if ((seed - first + 1) % 25 === 0) {
+      console.error(
+        `sim --cpg: ${seed - first + 1}/${count} seeds, ${failed} failed`,
+      );
+    }
+  }
+  console.log(`cpg seeds: ${count}, failed seeds: ${failed}`);
+  return failed > 0 ? 1 : 0;
+}
+
 /** Entry point of `denosync sim`. */
 export async function main(args: string[]): Promise<number> {
+  if (args.includes("--cpg")) {
+    try {
+      return mainCpg(args.filter((a) => a !== "--cpg"));
+    } catch (e) {
+      console.error(`denosync sim --cpg: ${(e as Error).message}`);
+      return 2;
+    }
+  }
   let o: CliOptions;
   try {
     const parsed = parse(args);
