@@ -219,3 +219,80 @@ Deno.test({
     }
   },
 });
+
+Deno.test({
+  ...OPTS,
+  name:
+    "the daemon survives garbage, truncated, oversized and malformed IPC input and keeps serving",
+  fn: async () => {
+    const c = await TestCluster.create({ nodes: 2 });
+    let good: Member | null = null;
+    try {
+      c.start(1);
+      c.start(2);
+      const before = await c.waitRing([1, 2]);
+      const path = `${c.node(1).dir}/denosync.sock`;
+      await waitFor(() => Deno.stat(path).then(() => true, () => false), {
+        timeoutMs: 5000,
+        what: "socket",
+      });
+      const rawSend = async (bytes: Uint8Array, keepOpen = false) => {
+        const conn = await Deno.connect({ transport: "unix", path });
+        try {
+          await conn.write(bytes).catch(() => 0);
+          if (keepOpen) await new Promise((r) => setTimeout(r, 50));
+          const buf = new Uint8Array(256);
+          await Promise.race([
+            conn.read(buf).catch(() => null),
+            new Promise((r) => setTimeout(r, 500)),
+          ]);
+        } finally {
+          conn.close();
+        }
+      };
+      // Garbage before any handshake, a frame cut in half, a huge length.
+      await rawSend(new Uint8Array(300).map((_, i) => (i * 37) & 255));
+      await rawSend(new Uint8Array([64, 0, 0, 0, 1, 0]), true);
+      await rawSend(
+        new Uint8Array([
+          0xff,
+          0xff,
+          0xff,
+          0x7f,
+          4,
+          0,
+          0,
+          0,
+          1,
+          0,
+          0,
+          0,
+          0,
+          0,
+          0,
+          0,
+        ]),
+      );
+      // A real client sending a malformed CPG request (a join with no group
+      // name) gets an error reply, not a crash.
+      good = await connect(c, 1, 3);
+      await good.client.join("").then(
+        () => assert(false, "an empty group name must be refused"),
+        (e) => assert(String(e).includes("CS_ERR"), String(e)),
+      );
+      // And the daemon still works for everyone.
+      await good.client.join("after-garbage");
+      await good.client.mcastRetry(new TextEncoder().encode("still here"));
+      await waitFor(() => deliveries(good!).includes("still here"), {
+        timeoutMs: 5000,
+        what: "delivery",
+      });
+      const after = await c.waitRing([1, 2], 2000);
+      assertEquals(after[0].ringId, before[0].ringId);
+      assertEquals(after[0].pid, before[0].pid);
+    } finally {
+      await good?.client.finalize().catch(() => {});
+      await c.stop();
+    }
+  },
+});
