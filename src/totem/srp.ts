@@ -159,7 +159,6 @@ export class Srp {
   #procSet: NodeId[];
   #failSet: NodeId[] = [];
   #consensus = new Set<NodeId>();
-  #leavers = new Set<NodeId>();
   #tokenRingIdSeq: number;
   #gatherReason: TransitionReason = "start";
   #failedToRecv = false;
@@ -203,7 +202,6 @@ export class Srp {
   #retransFlgCount = 0;
   #installSeq = 0;
   #rotationCounter = 0;
-  #commitToken: CommitTokenMsg | null = null;
 
   constructor(options: SrpOptions) {
     const { nodeId, nodes, config, rng, storedRingSeq } = options;
@@ -1146,7 +1144,6 @@ export class Srp {
 
   #onJoin(join: JoinMsg): void {
     if (join.sender === this.nodeId) return;
-    if (join.leave) this.#leavers.add(join.sender);
     if (join.ringId.seq > this.#tokenRingIdSeq) {
       this.#tokenRingIdSeq = join.ringId.seq;
     }
@@ -1373,7 +1370,6 @@ export class Srp {
       entries,
       members: this.#newMemb,
     };
-    this.#commitToken = next;
     this.#ringId = next.ringId;
     this.#tokenRingIdSeq = next.ringId.seq;
     // Durable before the commit token leaves (TOTEM.md 9.1 S4).
@@ -1574,10 +1570,8 @@ export class Srp {
     this.#myHighDelivered = this.#myHighSeqReceived;
     this.#procSet = [...this.#memb];
     this.#failSet = [];
-    this.#leavers.clear();
     this.#oldRingId = this.#ringId;
     this.#myReceivedFlg = true;
-    this.#commitToken = null;
     this.stats.operationalEntered++;
     this.stats.continuousGather = 0;
     this.#setState("operational", "recovery_done");
