@@ -432,8 +432,6 @@ export class Srp {
         // Expiry of the heartbeat acts like token loss (TOTEM.md 2.8).
         this.#onTokenTimeout();
         break;
-      case "pause_check":
-        break;
       default:
         unreachable(timer);
     }
@@ -489,7 +487,6 @@ export class Srp {
         "consensus",
         "merge_detect",
         "heartbeat",
-        "pause_check",
       ] as const
     ) this.#cancel(t);
     this.#stopped = true;

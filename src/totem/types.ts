@@ -136,8 +136,7 @@ export type TimerName =
   | "join"
   | "consensus"
   | "merge_detect"
-  | "heartbeat"
-  | "pause_check";
+  | "heartbeat";
 
 /** Membership protocol states (TOTEM.md 3.1). */
 export type SrpState = "gather" | "commit" | "recovery" | "operational";
