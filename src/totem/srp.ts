@@ -1105,17 +1105,25 @@ export class Srp {
    * ring. We do not loop our multicasts back, so process it here.
    */
   #selfJoin(): void {
-    if (this.#state !== "gather") return;
-    if (this.#failedToRecv && this.#consensusAgreed()) {
+    if (this.#state === "gather") this.#commitIfAgreed();
+  }
+
+  /**
+   * On full consensus the lowest candidate creates the commit token; a node
+   * that failed to receive forms its singleton ring instead (TOTEM.md
+   * 3.10). True when a commit token was created.
+   */
+  #commitIfAgreed(): boolean {
+    if (!this.#consensusAgreed()) return false;
+    if (this.#failedToRecv) {
       this.#failedToRecv = false;
       this.#procSet = [this.nodeId];
       this.#failSet = [];
-      this.#commitTokenCreate();
-      return;
+    } else if (!this.#lowestInConfig()) {
+      return false;
     }
-    if (this.#consensusAgreed() && this.#lowestInConfig()) {
-      this.#commitTokenCreate();
-    }
+    this.#commitTokenCreate();
+    return true;
   }
 
   #consensusAgreed(): boolean {
@@ -1194,17 +1202,7 @@ export class Srp {
       setEqual(join.failSet, this.#failSet)
     ) {
       if (!join.leave) this.#consensus.add(join.sender);
-      if (this.#consensusAgreed() && this.#failedToRecv) {
-        this.#failedToRecv = false;
-        this.#procSet = [this.nodeId];
-        this.#failSet = [];
-        this.#commitTokenCreate();
-        return;
-      }
-      if (this.#consensusAgreed() && this.#lowestInConfig()) {
-        this.#commitTokenCreate();
-        return;
-      }
+      if (this.#commitIfAgreed()) return;
     } else if (
       isSubset(join.procSet, this.#procSet) &&
       isSubset(join.failSet, this.#failSet)
