@@ -305,15 +305,17 @@ export class NodeRuntime {
         storeRingSeq(this.#stateDir, this.nodeId, action.ringSeq);
         break;
       case "state":
-        this.#logger.log(
-          action.to === "gather" || action.reason === "shutdown"
-            ? "info"
-            : "debug",
-          "TOTEM",
-          `${action.from.toUpperCase()} -> ${action.to.toUpperCase()} (${
-            reasonText(action.reason)
-          })`,
-        );
+        if (action.reason === "shutdown") {
+          this.#logger.log("info", "TOTEM", "left the ring (shutdown)");
+        } else {
+          this.#logger.log(
+            action.to === "gather" ? "info" : "debug",
+            "TOTEM",
+            `${action.from.toUpperCase()} -> ${action.to.toUpperCase()} (${
+              reasonText(action.reason)
+            })`,
+          );
+        }
         break;
       case "try_again":
         // The packing layer checks room first; the core never refuses it.
