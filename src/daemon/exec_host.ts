@@ -131,6 +131,14 @@ export class ExecHost {
 
   #closeConn(conn: IpcConnectionInfo): void {
     this.#step({ type: "ipc_close", conn: conn.id });
+    // Requests still waiting for the total order will never be answered to
+    // a client that is gone: drop them rather than keep them forever.
+    const prefix = `${conn.id}:`;
+    for (const [key, resolve] of this.#pending) {
+      if (!key.startsWith(prefix)) continue;
+      this.#pending.delete(key);
+      resolve({ status: CsError.LIBRARY });
+    }
   }
 
   #request(
