@@ -4,7 +4,7 @@
  *
  * @module
  */
-import { parseArgs } from "node:util";
+import { notBuilt } from "../admin/_not_built.ts";
 
 const USAGE = `Usage: denosync bench [options]
 
@@ -20,18 +20,9 @@ Planned options (not implemented yet):
 
 /** Entry point of `denosync bench`; resolves to the exit code. */
 export function main(args: string[]): Promise<number> {
-  const { values } = parseArgs({
-    args,
-    options: { help: { type: "boolean", short: "h" } },
-    strict: false,
-    allowPositionals: true,
-  });
-  if (values.help) {
-    console.log(USAGE);
-    return Promise.resolve(0);
-  }
-  console.error(
-    "denosync bench: not built yet (needs the IPC server and engines; see issue #4/#5/#6)",
-  );
-  return Promise.resolve(2);
+  return notBuilt({
+    name: "bench",
+    usage: USAGE,
+    needs: "see issue #6; scripts/cpg_bench.ts measures CPG meanwhile",
+  }, args);
 }

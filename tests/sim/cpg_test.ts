@@ -26,7 +26,6 @@ function seedsFromEnv(share: number): number[] {
   return Array.from({ length: n }, (_, k) => first + k);
 }
 
-
 function sweep(
   name: string,
   options: Omit<CpgSimOptions, "seed">,
