@@ -13,11 +13,12 @@
  */
 import type { Engine, EngineDescriptor } from "../src/exec/engine.ts";
 import { assert } from "../src/lib/assert.ts";
+import { cmap } from "./cmap/mod.ts";
 import { cpg } from "./cpg/mod.ts";
 
-// TODO(#5): cmap, cfg, votequorum/quorum and sam register here as they land.
+// TODO(#5): cfg, votequorum/quorum and sam register here as they land.
 /** Every built-in engine. */
-export const ENGINES: readonly EngineDescriptor[] = [cpg];
+export const ENGINES: readonly EngineDescriptor[] = [cmap, cpg];
 
 /** Fresh instances of every built-in engine, for one node. */
 export function createEngines(): Engine[] {

@@ -1,33 +1,304 @@
 /**
- * `denosync cmapctl`: placeholder until it can be built on the IPC server and the cmap engine.
- * It answers `--help` and otherwise refuses with exit code 2.
+ * `denosync cmapctl`: read, write and track the local daemon's cmap
+ * database, like `corosync-cmapctl`.
  *
  * @module
  */
-import { notBuilt } from "./_not_built.ts";
+import { parseArgs } from "node:util";
+import {
+  type CmapChange,
+  CmapClient,
+  CmapError,
+  type CmapValue,
+  defaultSocketPath,
+} from "../client/cmap.ts";
+import {
+  type CmapType,
+  formatValue,
+  parseCmapType,
+  parseValue,
+  toHex,
+} from "../../engines/cmap/values.ts";
+import {
+  IpcError,
+  IpcNotRunningError,
+  IpcPermissionError,
+} from "../ipc/errors.ts";
 
 const USAGE = `Usage: denosync cmapctl [options] [PREFIX]
 
 Read, write and track the cmap database, like corosync-cmapctl.
 
-Planned options (not implemented yet):
-  (none)             print every key, or every key under PREFIX
-  -g KEY             get one key
-  -s KEY TYPE VALUE  set a key (TYPE: i8 u8 i16 u16 i32 u32 i64 u64 flt dbl str bin)
+  (none)             print every key, or every key under PREFIX, as
+                     "key (type) = value"
+  -g KEY             print one key
+  -s KEY TYPE VALUE  set a key (TYPE: i8 u8 i16 u16 i32 u32 i64 u64 flt dbl
+                     str bin, or int8 ... binary; bin VALUE is hex)
   -d KEY             delete a key
   -D PREFIX          delete every key under PREFIX
-  -t KEY             track changes of a key
-  -T PREFIX          track changes under PREFIX
-  -m MAP             use map icmap (default) or stats
-  --json             machine-readable output
+  -t KEY             track changes of a key until Ctrl-C
+  -T PREFIX          track changes of every key under PREFIX until Ctrl-C
+  -b                 print binary values as hex (default: as text when
+                     printable, else hex)
+  --json             JSON output. Stable fields: list prints {"entries":
+                     [{"key","type","value"}]}; -g prints {"key","type",
+                     "value"}; tracking prints one {"event","key","type",
+                     "oldValue","newValue"} per line. "type" is the long
+                     name (uint8 ...); int64/uint64 values are decimal
+                     strings, binary values hex strings, a missing value null
+  --socket PATH      the daemon's IPC socket (default: $DENOSYNC_SOCKET or
+                     /var/run/denosync/denosync.sock)
+  --run-dir DIR      use DIR/denosync.sock (the daemon's --run-dir)
   -h, --help         show this help
-`;
+
+Exit status: 0 ok, 1 error (e.g. key does not exist, read-only key), 2
+usage error, 3 daemon not running or socket not permitted.`;
+
+const EXIT_OK = 0;
+const EXIT_ERROR = 1;
+const EXIT_USAGE = 2;
+const EXIT_NOT_CONNECTED = 3;
+
+/** corosync-cmapctl's short type names, used in the text output. */
+const SHORT: Record<CmapType, string> = {
+  int8: "i8",
+  uint8: "u8",
+  int16: "i16",
+  uint16: "u16",
+  int32: "i32",
+  uint32: "u32",
+  int64: "i64",
+  uint64: "u64",
+  float: "flt",
+  double: "dbl",
+  string: "str",
+  binary: "bin",
+};
+
+type Command =
+  | { kind: "list"; prefix: string }
+  | { kind: "get"; key: string }
+  | { kind: "set"; key: string; value: CmapValue }
+  | { kind: "delete"; key: string }
+  | { kind: "delete_prefix"; prefix: string }
+  | { kind: "track"; key: string; prefix: boolean };
 
 /** Entry point of `denosync cmapctl`; resolves to the exit code. */
-export function main(args: string[]): Promise<number> {
-  return notBuilt({
-    name: "cmapctl",
-    usage: USAGE,
-    needs: "needs the cmap engine; see issue #5",
-  }, args);
+export async function main(args: string[]): Promise<number> {
+  let parsed;
+  try {
+    parsed = parseArgs({
+      args,
+      options: {
+        g: { type: "string" },
+        s: { type: "boolean", default: false },
+        d: { type: "string" },
+        D: { type: "string" },
+        t: { type: "string" },
+        T: { type: "string" },
+        b: { type: "boolean", default: false },
+        json: { type: "boolean", default: false },
+        socket: { type: "string" },
+        "run-dir": { type: "string" },
+        help: { type: "boolean", short: "h", default: false },
+      },
+      allowPositionals: true,
+      strict: true,
+    });
+  } catch (e) {
+    return usage((e as Error).message);
+  }
+  const { values: v, positionals } = parsed;
+  if (v.help) {
+    console.log(USAGE);
+    return EXIT_OK;
+  }
+  const chosen = [
+    v.g !== undefined,
+    v.s,
+    v.d !== undefined,
+    v.D !== undefined,
+    v.t !== undefined,
+    v.T !== undefined,
+  ].filter(Boolean).length;
+  if (chosen > 1) return usage("choose one of -g, -s, -d, -D, -t, -T");
+  let command: Command;
+  if (v.s) {
+    if (positionals.length !== 3) return usage("-s needs KEY TYPE VALUE");
+    const [key, typeText, valueText] = positionals;
+    const type = parseCmapType(typeText);
+    if (type === null) return usage(`unknown type "${typeText}"`);
+    const parsedValue = parseValue(type, valueText);
+    if (!parsedValue.ok) return usage(`-s ${key}: ${parsedValue.error}`);
+    command = { kind: "set", key, value: parsedValue.value };
+  } else {
+    if (chosen === 1 && positionals.length > 0) {
+      return usage(`unexpected argument "${positionals[0]}"`);
+    }
+    if (positionals.length > 1) return usage("at most one PREFIX");
+    command = v.g !== undefined
+      ? { kind: "get", key: v.g }
+      : v.d !== undefined
+      ? { kind: "delete", key: v.d }
+      : v.D !== undefined
+      ? { kind: "delete_prefix", prefix: v.D }
+      : v.t !== undefined
+      ? { kind: "track", key: v.t, prefix: false }
+      : v.T !== undefined
+      ? { kind: "track", key: v.T, prefix: true }
+      : { kind: "list", prefix: positionals[0] ?? "" };
+  }
+  const socketPath = v.socket ??
+    (v["run-dir"] !== undefined
+      ? `${v["run-dir"]}/denosync.sock`
+      : defaultSocketPath());
+
+  let client: CmapClient;
+  try {
+    client = await CmapClient.initialize({ socketPath });
+  } catch (e) {
+    if (e instanceof IpcNotRunningError || e instanceof IpcPermissionError) {
+      console.error(`denosync cmapctl: ${e.message}`);
+      return EXIT_NOT_CONNECTED;
+    }
+    if (e instanceof IpcError) {
+      console.error(`denosync cmapctl: ${e.message}`);
+      return EXIT_ERROR;
+    }
+    throw e;
+  }
+  try {
+    return await run(client, command, v.json, v.b);
+  } catch (e) {
+    if (e instanceof CmapError || e instanceof IpcError) {
+      console.error(`denosync cmapctl: ${e.message}`);
+      return EXIT_ERROR;
+    }
+    throw e;
+  } finally {
+    await client.finalize().catch(() => {});
+  }
+}
+
+function usage(message: string): number {
+  console.error(`denosync cmapctl: ${message}\n\n${USAGE}`);
+  return EXIT_USAGE;
+}
+
+async function run(
+  client: CmapClient,
+  c: Command,
+  json: boolean,
+  hex: boolean,
+): Promise<number> {
+  switch (c.kind) {
+    case "list": {
+      const entries = await client.iter(c.prefix);
+      if (json) {
+        console.log(JSON.stringify({
+          entries: entries.map((e) => ({
+            key: e.key,
+            type: e.value.type,
+            value: jsonValue(e.value),
+          })),
+        }));
+      } else {
+        for (const e of entries) console.log(line(e.key, e.value, hex));
+      }
+      return EXIT_OK;
+    }
+    case "get": {
+      const value = await client.get(c.key);
+      console.log(
+        json
+          ? JSON.stringify({
+            key: c.key,
+            type: value.type,
+            value: jsonValue(value),
+          })
+          : line(c.key, value, hex),
+      );
+      return EXIT_OK;
+    }
+    case "set":
+      await client.set(c.key, c.value);
+      return EXIT_OK;
+    case "delete":
+      await client.delete(c.key);
+      return EXIT_OK;
+    case "delete_prefix": {
+      const entries = await client.iter(c.prefix);
+      for (const e of entries) await client.delete(e.key);
+      if (json) console.log(JSON.stringify({ deleted: entries.length }));
+      return EXIT_OK;
+    }
+    case "track":
+      return await track(client, c.key, c.prefix, json, hex);
+  }
+}
+
+function line(key: string, value: CmapValue, hex: boolean): string {
+  return `${key} (${SHORT[value.type]}) = ${formatValue(value, hex)}`;
+}
+
+function jsonValue(v: CmapValue | null): string | number | null {
+  if (v === null) return null;
+  switch (v.type) {
+    case "int64":
+    case "uint64":
+      return v.value.toString();
+    case "binary":
+      return toHex(v.value);
+    default:
+      return v.value;
+  }
+}
+
+async function track(
+  client: CmapClient,
+  key: string,
+  prefix: boolean,
+  json: boolean,
+  hex: boolean,
+): Promise<number> {
+  const tracker = await client.track(key, { prefix });
+  const stop = Promise.withResolvers<void>();
+  const onInt = () => stop.resolve();
+  Deno.addSignalListener("SIGINT", onInt);
+  Deno.addSignalListener("SIGTERM", onInt);
+  try {
+    const it = tracker[Symbol.asyncIterator]();
+    for (;;) {
+      const next = await Promise.race([
+        it.next(),
+        stop.promise.then(() => null),
+      ]);
+      if (next === null || next.done) break;
+      console.log(showChange(next.value, json, hex));
+    }
+  } finally {
+    Deno.removeSignalListener("SIGINT", onInt);
+    Deno.removeSignalListener("SIGTERM", onInt);
+  }
+  await tracker.stop().catch(() => {});
+  return EXIT_OK;
+}
+
+function showChange(c: CmapChange, json: boolean, hex: boolean): string {
+  if (json) {
+    return JSON.stringify({
+      event: c.event,
+      key: c.key,
+      type: c.type,
+      oldValue: jsonValue(c.oldValue),
+      newValue: jsonValue(c.newValue),
+    });
+  }
+  const shown = c.newValue ?? c.oldValue!;
+  const was = c.event === "modify" && c.oldValue !== null
+    ? ` (was ${formatValue(c.oldValue, hex)}${
+      c.oldValue.type === shown.type ? "" : ` ${SHORT[c.oldValue.type]}`
+    })`
+    : "";
+  return `${c.event} ${line(c.key, shown, hex)}${was}`;
 }

@@ -6,6 +6,7 @@
 import { parseArgs } from "node:util";
 import { ConfigError, formatWarning } from "../config/config_error.ts";
 import { loadConfigFile, type LoadedConfig } from "../config/load.ts";
+import { flatToRecord } from "../config/flat.ts";
 import { findLocalNode } from "../config/local_node.ts";
 import { Logger } from "../log/logger.ts";
 import { ringIdText } from "../totem/types.ts";
@@ -157,6 +158,7 @@ export async function main(args: string[]): Promise<number> {
       logger,
       socketPath,
       socketGid: await socketGroup(cfg.uidgid.gids, logger),
+      cmapSeed: flatToRecord(loaded.flat),
     });
   } catch (e) {
     console.error(

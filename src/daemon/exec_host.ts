@@ -6,6 +6,7 @@
  */
 import { ENGINES } from "../../engines/mod.ts";
 import { createEngines } from "../../engines/mod.ts";
+import { seedCmap } from "../../engines/cmap/mod.ts";
 import { unreachable } from "../lib/assert.ts";
 import type { ExecAction, ExecEvent } from "../exec/executive.ts";
 import { Executive } from "../exec/executive.ts";
@@ -30,6 +31,8 @@ export interface ExecHostOptions {
   socketPath: string;
   /** Group allowed to use the socket (uidgid), if any. */
   socketGid?: number;
+  /** The configuration's cmap keys (`flatToRecord(loaded.flat)`). */
+  cmapSeed?: Record<string, string>;
 }
 
 /** Runs the executive and the IPC server of one daemon. */
@@ -66,9 +69,17 @@ export class ExecHost {
 
   /** Opens the IPC socket and attaches the executive to the runtime. */
   static async start(options: ExecHostOptions): Promise<ExecHost> {
+    const engines = createEngines();
+    for (const key of seedCmap(engines, options.cmapSeed ?? {})) {
+      options.logger.log(
+        "warn",
+        "CMAP",
+        `configuration key "${key}" is not a valid cmap key name; not stored`,
+      );
+    }
     const exec = new Executive({
       nodeId: options.runtime.nodeId,
-      engines: createEngines(),
+      engines,
     });
     let host: ExecHost | null = null;
     const server = await IpcServer.listen({

@@ -1,0 +1,91 @@
+// cmap through a real daemon: the client's typed calls and tracking, and
+// `denosync cmapctl` (run in-process, its output captured).
+import { assert, assertEquals } from "./_assert.ts";
+import { TestCluster, waitFor } from "./_cluster.ts";
+import { type CmapChange, CmapClient } from "../../src/client/cmap.ts";
+import { main as cmapctl } from "../../src/admin/cmapctl.ts";
+
+const OPTS = { sanitizeResources: false, sanitizeOps: false };
+
+async function ctl(args: string[]): Promise<{ code: number; out: string[] }> {
+  const out: string[] = [];
+  const log = console.log;
+  const error = console.error;
+  console.log = (...a: unknown[]) => out.push(a.join(" "));
+  console.error = (...a: unknown[]) => out.push(a.join(" "));
+  try {
+    return { code: await cmapctl(args), out };
+  } finally {
+    console.log = log;
+    console.error = error;
+  }
+}
+
+Deno.test({
+  name: "cmap: client and cmapctl against one daemon",
+  ...OPTS,
+  fn: async () => {
+    const c = await TestCluster.create({ nodes: 1 });
+    try {
+      c.start(1);
+      await c.waitRing([1]);
+      const dir = c.node(1).dir;
+      const socketPath = `${dir}/denosync.sock`;
+      const client = await CmapClient.initialize({ socketPath });
+      const changes: CmapChange[] = [];
+      const tracker = await client.track("app.", {
+        prefix: true,
+        onChange: (ch) => changes.push(ch),
+      });
+      await client.set("app.count", { type: "uint8", value: 255 });
+      assertEquals(await client.inc("app.count"), { type: "uint8", value: 0 });
+      assertEquals(
+        (await ctl(["--run-dir", dir, "-s", "app.name", "str", "hello"])).code,
+        0,
+      );
+      const got = await ctl(["--run-dir", dir, "-g", "app.name"]);
+      assertEquals(got, { code: 0, out: ["app.name (str) = hello"] });
+      const list = await ctl(["--socket", socketPath, "--json", "app."]);
+      assertEquals(list.code, 0);
+      assertEquals(JSON.parse(list.out[0]), {
+        entries: [
+          { key: "app.count", type: "uint8", value: 0 },
+          { key: "app.name", type: "string", value: "hello" },
+        ],
+      });
+      assertEquals((await ctl(["--run-dir", dir, "-D", "app."])).code, 0);
+      assertEquals((await ctl(["--run-dir", dir, "-g", "app.name"])).code, 1);
+      assertEquals(
+        (await ctl(["--run-dir", dir, "-s", "runtime.x.y", "u8", "1"])).code,
+        1,
+      );
+      assertEquals(
+        (await ctl(["--run-dir", dir, "-s", "a.b", "u8", "300"])).code,
+        2,
+      );
+      const runtime = await client.get("runtime.members.1.status");
+      assertEquals(runtime, { type: "string", value: "joined" });
+      await waitFor(() => changes.length >= 5, {
+        timeoutMs: 5000,
+        what: "five track changes",
+      });
+      assertEquals(
+        changes.map((ch) => `${ch.event} ${ch.key}`),
+        [
+          "add app.count",
+          "modify app.count",
+          "add app.name",
+          "delete app.count",
+          "delete app.name",
+        ],
+      );
+      await tracker.stop();
+      await client.finalize();
+      const gone = await ctl(["--run-dir", `${dir}/nowhere`]);
+      assertEquals(gone.code, 3);
+      assert(gone.out.join("\n").length > 0);
+    } finally {
+      await c.stop();
+    }
+  },
+});
