@@ -4,13 +4,13 @@
  *
  * @module
  */
+import { connectOrExit, socketPathOf } from "./_connect.ts";
 import { parseArgs } from "node:util";
 import {
   type CmapChange,
   CmapClient,
   CmapError,
   type CmapValue,
-  defaultSocketPath,
 } from "../client/cmap.ts";
 import {
   type CmapType,
@@ -19,11 +19,7 @@ import {
   parseValue,
   toHex,
 } from "../../engines/cmap/values.ts";
-import {
-  IpcError,
-  IpcNotRunningError,
-  IpcPermissionError,
-} from "../ipc/errors.ts";
+import { IpcError } from "../ipc/errors.ts";
 
 const USAGE = `Usage: denosync cmapctl [options] [PREFIX]
 
@@ -57,7 +53,6 @@ usage error, 3 daemon not running or socket not permitted.`;
 const EXIT_OK = 0;
 const EXIT_ERROR = 1;
 const EXIT_USAGE = 2;
-const EXIT_NOT_CONNECTED = 3;
 
 /** corosync-cmapctl's short type names, used in the text output. */
 const SHORT: Record<CmapType, string> = {
@@ -148,25 +143,13 @@ export async function main(args: string[]): Promise<number> {
       ? { kind: "track", key: v.T, prefix: true }
       : { kind: "list", prefix: positionals[0] ?? "" };
   }
-  const socketPath = v.socket ??
-    (v["run-dir"] !== undefined
-      ? `${v["run-dir"]}/denosync.sock`
-      : defaultSocketPath());
+  const socketPath = socketPathOf(v);
 
-  let client: CmapClient;
-  try {
-    client = await CmapClient.initialize({ socketPath });
-  } catch (e) {
-    if (e instanceof IpcNotRunningError || e instanceof IpcPermissionError) {
-      console.error(`denosync cmapctl: ${e.message}`);
-      return EXIT_NOT_CONNECTED;
-    }
-    if (e instanceof IpcError) {
-      console.error(`denosync cmapctl: ${e.message}`);
-      return EXIT_ERROR;
-    }
-    throw e;
-  }
+  const client = await connectOrExit(
+    "cmapctl",
+    () => CmapClient.initialize({ socketPath }),
+  );
+  if (typeof client === "number") return client;
   try {
     return await run(client, command, v.json, v.b);
   } catch (e) {

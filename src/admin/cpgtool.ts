@@ -5,18 +5,10 @@
  *
  * @module
  */
+import { connectOrExit, socketPathOf } from "./_connect.ts";
 import { parseArgs } from "node:util";
-import {
-  CpgClient,
-  CpgError,
-  type CpgEvent,
-  defaultSocketPath,
-} from "../client/cpg.ts";
-import {
-  IpcError,
-  IpcNotRunningError,
-  IpcPermissionError,
-} from "../ipc/errors.ts";
+import { CpgClient, CpgError, type CpgEvent } from "../client/cpg.ts";
+import { IpcError } from "../ipc/errors.ts";
 
 const USAGE =
   `Usage: denosync cpgtool [options]                  list groups and members
@@ -45,7 +37,6 @@ not permitted.`;
 const EXIT_OK = 0;
 const EXIT_ERROR = 1;
 const EXIT_USAGE = 2;
-const EXIT_NOT_CONNECTED = 3;
 
 /** Entry point of `denosync cpgtool`; resolves to the exit code. */
 export async function main(args: string[]): Promise<number> {
@@ -75,10 +66,7 @@ export async function main(args: string[]): Promise<number> {
     console.log(USAGE);
     return EXIT_OK;
   }
-  const socketPath = values.socket ??
-    (values["run-dir"] !== undefined
-      ? `${values["run-dir"]}/denosync.sock`
-      : defaultSocketPath());
+  const socketPath = socketPathOf(values);
   const [command, group, ...rest] = positionals;
   if (command !== undefined && !["join", "send"].includes(command)) {
     console.error(
@@ -91,20 +79,11 @@ export async function main(args: string[]): Promise<number> {
     return EXIT_USAGE;
   }
 
-  let client: CpgClient;
-  try {
-    client = await CpgClient.initialize({ socketPath });
-  } catch (e) {
-    if (e instanceof IpcNotRunningError || e instanceof IpcPermissionError) {
-      console.error(`denosync cpgtool: ${e.message}`);
-      return EXIT_NOT_CONNECTED;
-    }
-    if (e instanceof IpcError) {
-      console.error(`denosync cpgtool: ${e.message}`);
-      return EXIT_ERROR;
-    }
-    throw e;
-  }
+  const client = await connectOrExit(
+    "cpgtool",
+    () => CpgClient.initialize({ socketPath }),
+  );
+  if (typeof client === "number") return client;
   try {
     if (command === "join") return await join(client, group!, values.json);
     if (command === "send") {
