@@ -11,6 +11,12 @@
  * - `runtime.*` and `stats.*` are read-only to clients (ACCESS), except
  *   the prefixes in `CMAP_CLIENT_WRITABLE` (`stats.clear.`). The daemon
  *   writes them with `setInternal`.
+ * - `stats.clear.<what>` keys are write-only, as in Corosync's stats map:
+ *   a set calls the handler given to `setStatsClearHandler` (which zeroes
+ *   the counters) and stores nothing, so get answers NOT_EXIST; a `what`
+ *   the handler does not know, or no handler, answers NOT_SUPPORTED.
+ * - Write hooks (`addWriteHook`) let the daemon act on writable keys with
+ *   effect (`logging.debug`) or refuse values it cannot apply.
  * - Unknown keys: NOT_EXIST. inc/dec on a non-integer: INVALID_PARAM.
  * - inc/dec wrap around in two's complement, as `icmap_adjust_int` does in
  *   C: uint8 255 + 1 = 0, int8 127 + 1 = -128, uint32 0 - 1 = 4294967295.
@@ -65,14 +71,33 @@ import {
   valueProblem,
   valueToBytes,
 } from "./values.ts";
+import { configValue } from "./config_types.ts";
 
 /** Prefixes clients may not write. */
 export const CMAP_READ_ONLY_PREFIXES: readonly string[] = [
   "runtime.",
   "stats.",
 ];
+/** Write-only keys that clear statistics (`stats.clear.all` …). */
+export const CMAP_STATS_CLEAR_PREFIX = "stats.clear.";
 /** Exceptions to `CMAP_READ_ONLY_PREFIXES`. */
-export const CMAP_CLIENT_WRITABLE: readonly string[] = ["stats.clear."];
+export const CMAP_CLIENT_WRITABLE: readonly string[] = [
+  CMAP_STATS_CLEAR_PREFIX,
+];
+
+/**
+ * Zeroes the statistics named by `what` (the key after `stats.clear.`);
+ * false when `what` names nothing clearable.
+ */
+export type CmapStatsClearHandler = (what: string) => boolean;
+
+/**
+ * Sees a client's change of a key under the hook's prefix before it is
+ * applied: `value` is the new value, or null for a delete. Answers OK to
+ * let the change happen (the hook has applied its effect), or the status a
+ * refused change gets (INVALID_PARAM for a value it cannot apply).
+ */
+export type CmapWriteHook = (key: string, value: CmapValue | null) => CsStatus;
 /** Most keys in the map (NO_RESOURCES beyond). */
 export const CMAP_KEYS_MAX = 65_536;
 /** Most tracks one connection may hold (NO_RESOURCES beyond). */
@@ -132,6 +157,8 @@ export class CmapEngine implements Engine {
   #tracks = new Map<number, Track>();
   #nextHandle = 1;
   #joinCounts = new Map<number, number>();
+  #clearHandler: CmapStatsClearHandler | null = null;
+  #writeHooks: { prefix: string; hook: CmapWriteHook }[] = [];
 
   constructor() {
     const handlers: Record<string, RequestHandler> = {};
@@ -154,8 +181,9 @@ export class CmapEngine implements Engine {
   }
 
   /**
-   * Loads string keys, e.g. the configuration (`flatToRecord`). Keys with
-   * an invalid name are skipped and returned (a bug in the caller's
+   * Loads the configuration (`flatToRecord`), each key with its Corosync
+   * type (config_types.ts: `totem.token` uint32, strings otherwise). Keys
+   * with an invalid name are skipped and returned (a bug in the caller's
    * config checks, but never a crash of the daemon).
    */
   load(record: Readonly<Record<string, string>>): string[] {
@@ -165,9 +193,32 @@ export class CmapEngine implements Engine {
         skipped.push(key);
         continue;
       }
-      this.setInternal(key, { type: "string", value });
+      this.setInternal(key, configValue(key, value));
     }
     return skipped;
+  }
+
+  /** Sets (or with null removes) what `stats.clear.<what>` writes do. */
+  setStatsClearHandler(handler: CmapStatsClearHandler | null): void {
+    this.#clearHandler = handler;
+  }
+
+  /**
+   * Calls `hook` before every client set, delete, inc or dec of a key that
+   * starts with `prefix` (read-only keys are refused before any hook).
+   */
+  addWriteHook(prefix: string, hook: CmapWriteHook): void {
+    this.#writeHooks.push({ prefix, hook });
+  }
+
+  /** OK, or the status of the first hook refusing this change. */
+  #hooksAllow(key: string, value: CmapValue | null): CsStatus {
+    for (const { prefix, hook } of this.#writeHooks) {
+      if (!key.startsWith(prefix)) continue;
+      const status = hook(key, value);
+      if (status !== CsError.OK) return status;
+    }
+    return CsError.OK;
   }
 
   /**
@@ -259,6 +310,8 @@ export class CmapEngine implements Engine {
         if (keyNameProblem(req.key) !== null) return err(CsError.INVALID_PARAM);
         if (!this.#map.has(req.key)) return err(CsError.NOT_EXIST);
         if (isReadOnlyKey(req.key)) return err(CsError.ACCESS);
+        const allowed = this.#hooksAllow(req.key, null);
+        if (allowed !== CsError.OK) return err(allowed);
         this.#remove(req.key);
         return err(CsError.OK);
       }
@@ -276,6 +329,8 @@ export class CmapEngine implements Engine {
         if (isReadOnlyKey(req.key)) return err(CsError.ACCESS);
         const next = adjustInt(v, req.fn === "inc" ? 1 : -1);
         if (next === null) return err(CsError.INVALID_PARAM);
+        const allowed = this.#hooksAllow(req.key, next);
+        if (allowed !== CsError.OK) return err(allowed);
         const raw = toRaw(next);
         this.#store(req.key, raw);
         return { status: CsError.OK, payload: encodeRawValue(raw) };
@@ -330,13 +385,22 @@ export class CmapEngine implements Engine {
     const type = cmapTypeOf(value.typeCode);
     if (type === null) return err(CsError.INVALID_PARAM);
     if (value.bytes.length > CMAP_VALUE_BYTES_MAX) return err(CsError.TOO_BIG);
-    if (!valueFromBytes(type, value.bytes).ok) {
-      return err(CsError.INVALID_PARAM);
-    }
+    const decoded = valueFromBytes(type, value.bytes);
+    if (!decoded.ok) return err(CsError.INVALID_PARAM);
     if (isReadOnlyKey(key)) return err(CsError.ACCESS);
+    if (key.startsWith(CMAP_STATS_CLEAR_PREFIX)) {
+      // Write-only: the write is the command, nothing is stored.
+      const what = key.slice(CMAP_STATS_CLEAR_PREFIX.length);
+      const handler = this.#clearHandler;
+      return err(
+        handler !== null && handler(what) ? CsError.OK : CsError.NOT_SUPPORTED,
+      );
+    }
     if (!this.#map.has(key) && this.#map.size >= CMAP_KEYS_MAX) {
       return err(CsError.NO_RESOURCES);
     }
+    const allowed = this.#hooksAllow(key, decoded.value);
+    if (allowed !== CsError.OK) return err(allowed);
     this.#store(key, { typeCode: value.typeCode, bytes: value.bytes.slice() });
     return err(CsError.OK);
   }

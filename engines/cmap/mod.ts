@@ -7,7 +7,7 @@
  *
  * ```ts
  * const engines = createEngines();
- * seedCmap(engines, flatToRecord(loaded.flat)); // config keys, as strings
+ * seedCmap(engines, flatToRecord(loaded.flat)); // config keys, typed
  * cmapOf(engines)?.setInternal("stats.srp.orf_token_rx", { type: "uint64", value: 1n });
  * ```
  *
@@ -21,6 +21,7 @@ import {
 import { CmapEngine } from "./cmap.ts";
 
 export * from "./cmap.ts";
+export * from "./config_types.ts";
 export * from "./ipc.ts";
 export * from "./values.ts";
 
@@ -40,7 +41,7 @@ export function cmapOf(engines: readonly Engine[]): CmapEngine | null {
 
 /**
  * Loads `record` (e.g. `flatToRecord(loaded.flat)`) into the cmap engine
- * among `engines` as string keys; returns the keys skipped for an invalid
+ * among `engines`, typed as Corosync types them (config_types.ts); returns the keys skipped for an invalid
  * name. Call before the executive starts.
  */
 export function seedCmap(

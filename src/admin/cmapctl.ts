@@ -20,6 +20,8 @@ import {
   toHex,
 } from "../../engines/cmap/values.ts";
 import { IpcError } from "../ipc/errors.ts";
+import { CsError } from "../ipc/cs_error.ts";
+import { isReadOnlyKey } from "../../engines/cmap/cmap.ts";
 
 const USAGE = `Usage: denosync cmapctl [options] [PREFIX]
 
@@ -34,6 +36,10 @@ Read, write and track the cmap database, like corosync-cmapctl.
   -D PREFIX          delete every key under PREFIX
   -t KEY             track changes of a key until Ctrl-C
   -T PREFIX          track changes of every key under PREFIX until Ctrl-C
+  -C WHAT            zero statistics: all, totem (or srp), knet or ipc
+                     (writes the write-only key stats.clear.WHAT)
+  -m MAP             list only one of Corosync's two maps: icmap (the
+                     configuration and runtime keys) or stats (stats.*)
   -b                 print binary values as hex (default: as text when
                      printable, else hex)
   --json             JSON output. Stable fields: list prints {"entries":
@@ -71,12 +77,16 @@ const SHORT: Record<CmapType, string> = {
 };
 
 type Command =
-  | { kind: "list"; prefix: string }
+  | { kind: "list"; prefix: string; map?: "icmap" | "stats" }
   | { kind: "get"; key: string }
   | { kind: "set"; key: string; value: CmapValue }
   | { kind: "delete"; key: string }
   | { kind: "delete_prefix"; prefix: string }
-  | { kind: "track"; key: string; prefix: boolean };
+  | { kind: "track"; key: string; prefix: boolean }
+  | { kind: "clear"; what: string };
+
+/** What `-C` accepts: the daemon's `stats.clear.*` keys. */
+const CLEAR_TARGETS = ["all", "totem", "srp", "knet", "ipc"];
 
 /** Entry point of `denosync cmapctl`; resolves to the exit code. */
 export async function main(args: string[]): Promise<number> {
@@ -91,6 +101,8 @@ export async function main(args: string[]): Promise<number> {
         D: { type: "string" },
         t: { type: "string" },
         T: { type: "string" },
+        C: { type: "string" },
+        m: { type: "string" },
         b: { type: "boolean", default: false },
         json: { type: "boolean", default: false },
         socket: { type: "string" },
@@ -115,8 +127,15 @@ export async function main(args: string[]): Promise<number> {
     v.D !== undefined,
     v.t !== undefined,
     v.T !== undefined,
+    v.C !== undefined,
   ].filter(Boolean).length;
-  if (chosen > 1) return usage("choose one of -g, -s, -d, -D, -t, -T");
+  if (chosen > 1) return usage("choose one of -g, -s, -d, -D, -t, -T, -C");
+  if (v.m !== undefined && v.m !== "icmap" && v.m !== "stats") {
+    return usage(`-m takes icmap or stats, got "${v.m}"`);
+  }
+  if (v.C !== undefined && !CLEAR_TARGETS.includes(v.C)) {
+    return usage(`-C takes one of ${CLEAR_TARGETS.join(", ")}, got "${v.C}"`);
+  }
   let command: Command;
   if (v.s) {
     if (positionals.length !== 3) return usage("-s needs KEY TYPE VALUE");
@@ -141,7 +160,13 @@ export async function main(args: string[]): Promise<number> {
       ? { kind: "track", key: v.t, prefix: false }
       : v.T !== undefined
       ? { kind: "track", key: v.T, prefix: true }
-      : { kind: "list", prefix: positionals[0] ?? "" };
+      : v.C !== undefined
+      ? { kind: "clear", what: v.C }
+      : {
+        kind: "list",
+        prefix: positionals[0] ?? "",
+        map: v.m as "icmap" | "stats" | undefined,
+      };
   }
   const socketPath = socketPathOf(v);
 
@@ -154,13 +179,25 @@ export async function main(args: string[]): Promise<number> {
     return await run(client, command, v.json, v.b);
   } catch (e) {
     if (e instanceof CmapError || e instanceof IpcError) {
-      console.error(`denosync cmapctl: ${e.message}`);
+      console.error(`denosync cmapctl: ${e.message}${explain(e, command)}`);
       return EXIT_ERROR;
     }
     throw e;
   } finally {
     await client.finalize().catch(() => {});
   }
+}
+
+/** Why the daemon refused, when the status alone does not say it. */
+function explain(e: Error, c: Command): string {
+  if (!(e instanceof CmapError) || e.code !== CsError.ACCESS) return "";
+  const key = c.kind === "set" || c.kind === "delete"
+    ? c.key
+    : c.kind === "delete_prefix"
+    ? c.prefix
+    : null;
+  if (key === null || !isReadOnlyKey(key)) return "";
+  return `: ${key} is read-only (runtime.* and stats.* are kept by the daemon; only stats.clear.* may be written)`;
 }
 
 function usage(message: string): number {
@@ -176,7 +213,11 @@ async function run(
 ): Promise<number> {
   switch (c.kind) {
     case "list": {
-      const entries = await client.iter(c.prefix);
+      // One database here; Corosync keeps stats.* in a map of its own.
+      const entries = (await client.iter(c.prefix)).filter((e) =>
+        c.map === undefined ||
+        e.key.startsWith("stats.") === (c.map === "stats")
+      );
       if (json) {
         console.log(JSON.stringify({
           entries: entries.map((e) => ({
@@ -217,6 +258,10 @@ async function run(
     }
     case "track":
       return await track(client, c.key, c.prefix, json, hex);
+    case "clear":
+      await client.set(`stats.clear.${c.what}`, { type: "uint32", value: 1 });
+      if (json) console.log(JSON.stringify({ cleared: c.what }));
+      return EXIT_OK;
   }
 }
 

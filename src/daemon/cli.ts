@@ -10,8 +10,10 @@ import { flatToRecord } from "../config/flat.ts";
 import { findLocalNode } from "../config/local_node.ts";
 import { Logger } from "../log/logger.ts";
 import { ringIdText } from "../totem/types.ts";
+import { bindLoggingKeys, publishTotemConfig } from "./cmap_runtime.ts";
 import { ExecHost } from "./exec_host.ts";
 import { type OpenNode, openNode, StartError } from "./node.ts";
+import { procNameFromProc, StatsFeed } from "./stats_feed.ts";
 import { type DaemonStatus, writeStatus } from "./status.ts";
 
 const USAGE =
@@ -171,6 +173,32 @@ export async function main(args: string[]): Promise<number> {
     return 1;
   }
   logger.log("notice", "MAIN", `IPC socket ${socketPath}`);
+  // cmap's live keys: effective totem values, logging switches, statistics.
+  let feed: StatsFeed | null = null;
+  if (exec.cmap !== null) {
+    const cmap = exec.cmap;
+    publishTotemConfig(cmap, runtime.srp.config);
+    // Corosync sets this at start from the node it found itself to be.
+    const pos = cfg.nodelist.find((n) => n.nodeid === nodeId)?.pos;
+    if (pos !== undefined) {
+      cmap.setInternal("nodelist.local_node_pos", {
+        type: "uint32",
+        value: pos,
+      });
+    }
+    bindLoggingKeys(cmap, logger, { debug: "off", toStderr: true });
+    const statsFeed = new StatsFeed(cmap, {
+      srp: runtime.srp,
+      srpRejected: runtime.rejected,
+      now: () => runtime.now(),
+      transport,
+      ipc: exec.server,
+      procName: procNameFromProc,
+    });
+    cmap.setStatsClearHandler((what) => statsFeed.clear(what));
+    statsFeed.start();
+    feed = statsFeed;
+  }
   const rt = runtime;
   let publishing = false;
   let again = false;
@@ -248,6 +276,7 @@ export async function main(args: string[]): Promise<number> {
     `${signal}: leaving ring ${ringIdText(rt.srp.ringId)} and shutting down`,
   );
   clearInterval(ticker);
+  feed?.stop();
   Deno.removeSignalListener("SIGTERM", onTerm);
   Deno.removeSignalListener("SIGINT", onInt);
   Deno.removeSignalListener("SIGHUP", onHup);

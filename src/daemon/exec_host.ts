@@ -6,7 +6,7 @@
  */
 import { ENGINES } from "../../engines/mod.ts";
 import { createEngines } from "../../engines/mod.ts";
-import { seedCmap } from "../../engines/cmap/mod.ts";
+import { type CmapEngine, cmapOf, seedCmap } from "../../engines/cmap/mod.ts";
 import { unreachable } from "../lib/assert.ts";
 import type { ExecAction, ExecEvent } from "../exec/executive.ts";
 import { Executive } from "../exec/executive.ts";
@@ -39,6 +39,8 @@ export interface ExecHostOptions {
 export class ExecHost {
   readonly exec: Executive;
   readonly server: IpcServer;
+  /** This node's cmap engine, for the daemon's own keys (stats_feed.ts). */
+  readonly cmap: CmapEngine | null;
   #runtime: NodeRuntime;
   #logger: Logger;
   #pending = new Map<string, (reply: IpcReply) => void>();
@@ -46,16 +48,20 @@ export class ExecHost {
   #backlog: Extract<ExecAction, { type: "mcast" }>[] = [];
   #ticker: ReturnType<typeof setInterval>;
   #closed = false;
+  /** True while `exec.step` runs. */
+  #inStep = false;
 
   private constructor(
     options: ExecHostOptions,
     server: IpcServer,
     exec: Executive,
+    cmap: CmapEngine | null,
   ) {
     this.#runtime = options.runtime;
     this.#logger = options.logger;
     this.server = server;
     this.exec = exec;
+    this.cmap = cmap;
     this.#runtime.listen({
       deliver: (d) =>
         this.#step({ type: "deliver", from: d.from, payload: d.payload }),
@@ -70,6 +76,23 @@ export class ExecHost {
   /** Opens the IPC socket and attaches the executive to the runtime. */
   static async start(options: ExecHostOptions): Promise<ExecHost> {
     const engines = createEngines();
+    const cmap = cmapOf(engines);
+    let host: ExecHost | null = null;
+    if (cmap !== null) {
+      // The daemon also writes cmap between steps (statistics, runtime
+      // keys). The executive collects engine events only during a step, so
+      // track callbacks of such writes go straight to the IPC server; both
+      // paths keep the order in which the changes happened.
+      const init = cmap.init.bind(cmap);
+      cmap.init = (api) =>
+        init({
+          ...api,
+          event: (conn, payload) =>
+            host === null || host.#inStep
+              ? api.event(conn, payload)
+              : host.server.sendEvent(conn, payload),
+        });
+    }
     for (const key of seedCmap(engines, options.cmapSeed ?? {})) {
       options.logger.log(
         "warn",
@@ -81,7 +104,6 @@ export class ExecHost {
       nodeId: options.runtime.nodeId,
       engines,
     });
-    let host: ExecHost | null = null;
     const server = await IpcServer.listen({
       path: options.socketPath,
       nodeId: options.runtime.nodeId,
@@ -98,7 +120,7 @@ export class ExecHost {
         flowControl: (conn, on) => host!.#flow(conn, on),
       },
     });
-    host = new ExecHost(options, server, exec);
+    host = new ExecHost(options, server, exec, cmap);
     return host;
   }
 
@@ -200,7 +222,13 @@ export class ExecHost {
 
   #step(event: ExecEvent): void {
     if (this.#closed) return;
-    const actions = this.exec.step(event, this.#runtime.now());
+    let actions: ExecAction[];
+    this.#inStep = true;
+    try {
+      actions = this.exec.step(event, this.#runtime.now());
+    } finally {
+      this.#inStep = false;
+    }
     for (const a of actions) this.#perform(a);
   }
 

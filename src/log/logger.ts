@@ -109,13 +109,37 @@ export class Logger {
     }
   }
 
-  /** Changes debug settings at runtime (cmap `logging.debug`). */
+  /**
+   * Changes debug settings at runtime: the default (cmap `logging.debug`)
+   * or one subsystem's (`logging.logger_subsys.<SUBSYS>.debug`).
+   */
   setDebug(level: "off" | "on" | "trace", subsys?: string): void {
     if (subsys === undefined) this.#options.debug = level;
-    else {this.#options.subsys = {
+    else {
+      this.#options.subsys = {
         ...this.#options.subsys,
         [subsys.toUpperCase()]: level,
-      };}
+      };
+    }
+  }
+
+  /** Drops a subsystem's debug override: it follows `logging.debug` again. */
+  clearSubsysDebug(subsys: string): void {
+    const rest = { ...this.#options.subsys };
+    delete rest[subsys.toUpperCase()];
+    this.#options.subsys = rest;
+  }
+
+  /** The debug setting in force for `subsys`, or the default without one. */
+  debugLevel(subsys?: string): "off" | "on" | "trace" {
+    return (subsys === undefined
+      ? undefined
+      : this.#options.subsys?.[subsys.toUpperCase()]) ?? this.#options.debug;
+  }
+
+  /** Turns the stderr sink on or off at runtime (cmap `logging.to_stderr`). */
+  setToStderr(on: boolean): void {
+    this.#options.toStderr = on;
   }
 
   /** True when a message of `level` from `subsys` would be written. */

@@ -106,6 +106,22 @@ export interface LinkSnapshot {
   txBytes: number;
   rxPackets: number;
   rxBytes: number;
+  /** Of the above, data datagrams only (no heartbeats). */
+  txDataPackets: number;
+  txDataBytes: number;
+  rxDataPackets: number;
+  rxDataBytes: number;
+  /** Round-trip times of accepted pongs since the last `clearStats`. */
+  latency: LatencyStats;
+}
+
+/** Round-trip time statistics of one link (knet's latency_*). */
+export interface LatencyStats {
+  /** Undefined before the first sample. */
+  minMs: number | undefined;
+  maxMs: number | undefined;
+  sumMs: number;
+  samples: number;
 }
 
 interface PendingPing {
@@ -132,6 +148,11 @@ interface LinkState {
   txBytes: number;
   rxPackets: number;
   rxBytes: number;
+  txDataPackets: number;
+  txDataBytes: number;
+  rxDataPackets: number;
+  rxDataBytes: number;
+  latency: LatencyStats;
 }
 
 interface PeerState {
@@ -251,6 +272,15 @@ export class LinkTable {
     // Older pings are now either lost or late; a late pong must not count.
     st.pending.splice(0, at + 1);
     st.rttMs = Math.max(0, nowMs - ping.sentMs);
+    const lat = st.latency;
+    lat.minMs = lat.minMs === undefined
+      ? st.rttMs
+      : Math.min(lat.minMs, st.rttMs);
+    lat.maxMs = lat.maxMs === undefined
+      ? st.rttMs
+      : Math.max(lat.maxMs, st.rttMs);
+    lat.sumMs += st.rttMs;
+    lat.samples++;
     st.lastPongMs = nowMs;
     st.lastHeardMs = nowMs;
     st.pongsReceived++;
@@ -268,27 +298,61 @@ export class LinkTable {
   /**
    * Records a valid datagram of `bytes` from `nodeId` on `link` (any kind):
    * receive counters and liveness. False when that pair is not configured.
+   * `data`: it carried a frame, not a heartbeat (data counters).
    */
   received(
     nodeId: number,
     link: number,
     bytes: number,
     nowMs: number,
+    data = false,
   ): boolean {
     const st = this.#state(nodeId, link);
     if (st === undefined) return false;
     st.lastHeardMs = nowMs;
     st.rxPackets++;
     st.rxBytes += bytes;
+    if (data) {
+      st.rxDataPackets++;
+      st.rxDataBytes += bytes;
+    }
     return true;
   }
 
   /** Records a datagram of `bytes` sent to `nodeId` on `link`. */
-  sent(nodeId: number, link: number, bytes: number): void {
+  sent(nodeId: number, link: number, bytes: number, data = false): void {
     const st = this.#state(nodeId, link);
     if (st === undefined) return;
     st.txPackets++;
     st.txBytes += bytes;
+    if (data) {
+      st.txDataPackets++;
+      st.txDataBytes += bytes;
+    }
+  }
+
+  /**
+   * Zeroes every link's counters, up/down counts and latency statistics
+   * (cmap `stats.clear.knet`). Link state, liveness and the last RTT stay.
+   */
+  clearStats(): void {
+    for (const peer of this.#peers.values()) {
+      for (const st of peer.byLink) {
+        st.upCount = 0;
+        st.downCount = 0;
+        st.pingsSent = 0;
+        st.pongsReceived = 0;
+        st.txPackets = 0;
+        st.txBytes = 0;
+        st.rxPackets = 0;
+        st.rxBytes = 0;
+        st.txDataPackets = 0;
+        st.txDataBytes = 0;
+        st.rxDataPackets = 0;
+        st.rxDataBytes = 0;
+        st.latency = newLatency();
+      }
+    }
   }
 
   /** Whether `nodeId` is configured as a peer. */
@@ -387,6 +451,11 @@ export class LinkTable {
           txBytes: st.txBytes,
           rxPackets: st.rxPackets,
           rxBytes: st.rxBytes,
+          txDataPackets: st.txDataPackets,
+          txDataBytes: st.txDataBytes,
+          rxDataPackets: st.rxDataPackets,
+          rxDataBytes: st.rxDataBytes,
+          latency: { ...st.latency },
         });
       }
     }
@@ -426,7 +495,16 @@ function newLinkState(
     txBytes: 0,
     rxPackets: 0,
     rxBytes: 0,
+    txDataPackets: 0,
+    txDataBytes: 0,
+    rxDataPackets: 0,
+    rxDataBytes: 0,
+    latency: newLatency(),
   };
+}
+
+function newLatency(): LatencyStats {
+  return { minMs: undefined, maxMs: undefined, sumMs: 0, samples: 0 };
 }
 
 /** Passive-mode order: higher knet_link_priority first, then lower link. */

@@ -168,6 +168,8 @@ export interface TransportStats {
   txDropped: Record<string, number>;
   /** Failed `send`/`receive` calls by error name. */
   txErrors: Record<string, number>;
+  /** Failed sends since the last successful one (continuous_sendmsg_failures). */
+  txErrorsContinuous: number;
   rxErrors: Record<string, number>;
   /**
    * Refused datagrams: `net_<reason>` for transport checks (wire.ts reasons,
@@ -244,6 +246,7 @@ export class Transport {
     rxBlocked: 0,
     txDropped: {},
     txErrors: {},
+    txErrorsContinuous: 0,
     rxErrors: {},
     rejected: {},
   };
@@ -341,6 +344,32 @@ export class Transport {
       rxErrors: { ...s.rxErrors },
       rejected: { ...s.rejected },
     };
+  }
+
+  /**
+   * Zeroes the counters, the per-link ones included (cmap
+   * `stats.clear.knet`); link state is kept.
+   */
+  clearStats(): void {
+    const s = this.#stats;
+    for (
+      const key of [
+        "rxPackets",
+        "rxBytes",
+        "txPackets",
+        "txBytes",
+        "loopback",
+        "ownEchoes",
+        "stalePongs",
+        "rxBlocked",
+        "txErrorsContinuous",
+      ] as const
+    ) s[key] = 0;
+    s.txDropped = {};
+    s.txErrors = {};
+    s.rxErrors = {};
+    s.rejected = {};
+    this.#table.clearStats();
   }
 
   /** Link numbers the test hook currently blocks, ascending. */
@@ -499,21 +528,26 @@ export class Transport {
   async #drain(ll: LocalLink): Promise<void> {
     try {
       for (;;) {
-        const item = ll.control.shift() ?? ll.data.shift();
+        const control = ll.control.shift();
+        const item = control ?? ll.data.shift();
         if (item === undefined) return;
         try {
           await ll.sock.send(item.bytes, item.addr);
         } catch (e) {
           count(this.#stats.txErrors, errorName(e));
+          this.#stats.txErrorsContinuous++;
           continue;
         }
+        this.#stats.txErrorsContinuous = 0;
         this.#stats.txPackets++;
         this.#stats.txBytes += item.bytes.length;
+        // The data lane carries frames; the control lane heartbeats.
+        const data = control === undefined;
         if (typeof item.peers === "number") {
-          this.#table.sent(item.peers, ll.link, item.bytes.length);
+          this.#table.sent(item.peers, ll.link, item.bytes.length, data);
         } else {
           for (const p of item.peers) {
-            this.#table.sent(p, ll.link, item.bytes.length);
+            this.#table.sent(p, ll.link, item.bytes.length, data);
           }
         }
       }
@@ -590,7 +624,13 @@ export class Transport {
     }
     const nowMs = performance.now();
     if (
-      !this.#table.received(header.sender, ll.link, datagram.length, nowMs)
+      !this.#table.received(
+        header.sender,
+        ll.link,
+        datagram.length,
+        nowMs,
+        header.kind === "data",
+      )
     ) {
       return this.#reject("net_unknown_link", source);
     }

@@ -60,15 +60,48 @@ export interface SrpOptions {
   syncBarrier?: boolean;
 }
 
-/** Counters kept by the core, published as `stats.srp.*` by the daemon. */
+/**
+ * Token receptions averaged by `SrpStats.mttRxTokenMs` (Corosync's
+ * TOTEM_TOKEN_STATS_MAX).
+ */
+export const TOKEN_RX_SAMPLES_MAX = 100;
+
+/**
+ * Counters kept by the core, published as `stats.srp.*` by the daemon
+ * (src/daemon/stats_feed.ts maps them to Corosync's names). Times come from
+ * the `nowMs` of `step`, so the core stays pure.
+ */
 export interface SrpStats {
+  /** Frames sent in token order [mcast_tx]. */
   ordersTx: number;
+  /** Messages delivered to the layer above. */
   ordersRx: number;
+  /** Messages accepted into the send queues. */
   mcastTx: number;
+  /** Multicast frames received in the current ring [mcast_rx]. */
   mcastRx: number;
   mcastRetx: number;
+  /** Tokens received [orf_token_rx]. */
   tokensRx: number;
+  /** Tokens passed on, retransmissions excluded [orf_token_tx]. */
+  tokensTx: number;
   tokenRetransmits: number;
+  membJoinTx: number;
+  membJoinRx: number;
+  membCommitTokenTx: number;
+  membCommitTokenRx: number;
+  membMergeDetectTx: number;
+  membMergeDetectRx: number;
+  tokenHoldCancelTx: number;
+  tokenHoldCancelRx: number;
+  /**
+   * Mean time between the last `TOKEN_RX_SAMPLES_MAX` accepted tokens
+   * (duplicates and retransmitted copies excluded) [mtt_rx_token]; 0
+   * before two.
+   */
+  mttRxTokenMs: number;
+  /** `nowMs` of the last token received; -1 before the first. */
+  lastTokenRxMs: number;
   gatherEntered: number;
   gatherTokenLost: number;
   commitEntered: number;
@@ -126,7 +159,18 @@ export class Srp {
     mcastRx: 0,
     mcastRetx: 0,
     tokensRx: 0,
+    tokensTx: 0,
     tokenRetransmits: 0,
+    membJoinTx: 0,
+    membJoinRx: 0,
+    membCommitTokenTx: 0,
+    membCommitTokenRx: 0,
+    membMergeDetectTx: 0,
+    membMergeDetectRx: 0,
+    tokenHoldCancelTx: 0,
+    tokenHoldCancelRx: 0,
+    mttRxTokenMs: 0,
+    lastTokenRxMs: -1,
     gatherEntered: 0,
     gatherTokenLost: 0,
     commitEntered: 0,
@@ -202,6 +246,9 @@ export class Srp {
   #retransFlgCount = 0;
   #installSeq = 0;
   #rotationCounter = 0;
+  /** `nowMs` of recent accepted tokens (ring buffer), for `mttRxTokenMs`. */
+  #tokenRxTimes: number[] = [];
+  #tokenRxNext = 0;
 
   constructor(options: SrpOptions) {
     const { nodeId, nodes, config, rng, storedRingSeq } = options;
@@ -326,6 +373,21 @@ export class Srp {
     this.#nodes = next;
   }
 
+  /**
+   * Zeroes the counters (cmap `stats.clear.totem`, as Corosync's
+   * `totemsrp_stats_clear`). `continuousGather` stays: it describes the
+   * current membership round, not history, and drives the firewall warning.
+   */
+  clearStats(): void {
+    const keep = this.stats.continuousGather;
+    const s = this.stats as unknown as Record<string, number>;
+    for (const key of Object.keys(s)) s[key] = 0;
+    this.stats.continuousGather = keep;
+    this.stats.lastTokenRxMs = -1;
+    this.#tokenRxTimes = [];
+    this.#tokenRxNext = 0;
+  }
+
   // ---------------------------------------------------------------- outputs
 
   #emit(action: SrpAction): void {
@@ -377,15 +439,19 @@ export class Srp {
         this.#onMcast(msg, bytes);
         break;
       case "join":
+        this.stats.membJoinRx++;
         this.#onJoin(msg);
         break;
       case "commit":
+        this.stats.membCommitTokenRx++;
         this.#onCommitToken(msg);
         break;
       case "merge_detect":
+        this.stats.membMergeDetectRx++;
         this.#onMergeDetect(msg);
         break;
       case "token_hold_cancel":
+        this.stats.tokenHoldCancelRx++;
         this.#onTokenHoldCancel(msg);
         break;
       default:
@@ -425,6 +491,7 @@ export class Srp {
             sender: this.nodeId,
             ringId: this.#ringId,
           };
+          this.stats.membMergeDetectTx++;
           this.#transmitAll(encodeFrame(msg));
         }
         break;
@@ -457,6 +524,7 @@ export class Srp {
           sender: this.nodeId,
           ringId: this.#ringId,
         };
+        this.stats.tokenHoldCancelTx++;
         this.#transmitAll(encodeFrame(msg));
       }
     }
@@ -475,6 +543,7 @@ export class Srp {
         failSet: sortedSet([...this.#failSet, this.nodeId]),
       };
       const bytes = encodeFrame(leave);
+      this.stats.membJoinTx += 2;
       this.#transmitAll(bytes);
       this.#transmitAll(bytes);
     }
@@ -626,6 +695,7 @@ export class Srp {
   #onToken(token: TokenMsg): void {
     if (this.#orfTokenDiscard) return;
     this.stats.tokensRx++;
+    this.stats.lastTokenRxMs = this.#now;
 
     // Merge detection and hold bookkeeping (TOTEM.md 2.4 step 2).
     if (token.seq === this.#myLastSeq) {
@@ -666,6 +736,7 @@ export class Srp {
     }
     // Retransmitted or duplicated tokens carry a token seq we already passed.
     if (seqLte(token.tokenSeq, this.#myTokenSeq)) return;
+    this.#sampleTokenRx();
 
     // Free only on an accepted token: a retransmitted copy carries the aru
     // of a visit already counted, and freeing on it would count that visit
@@ -740,6 +811,20 @@ export class Srp {
     this.#arm("token_retransmit", this.config.tokenRetransmitMs);
     if (isRep && this.#tokenHeld) this.#arm("hold", this.config.holdMs);
     this.#heartbeatTouch(forward);
+  }
+
+  /** One accepted token at `#now`: updates the mean rotation time. */
+  #sampleTokenRx(): void {
+    const times = this.#tokenRxTimes;
+    if (times.length < TOKEN_RX_SAMPLES_MAX) times.push(this.#now);
+    else times[this.#tokenRxNext] = this.#now;
+    this.#tokenRxNext = (this.#tokenRxNext + 1) % TOKEN_RX_SAMPLES_MAX;
+    if (times.length < 2) return;
+    // The oldest sample is the one the next write replaces.
+    const oldest = times.length < TOKEN_RX_SAMPLES_MAX
+      ? times[0]
+      : times[this.#tokenRxNext];
+    this.stats.mttRxTokenMs = (this.#now - oldest) / (times.length - 1);
   }
 
   #heartbeatTouch(forward: boolean): void {
@@ -928,7 +1013,10 @@ export class Srp {
     const to = this.#successor(members);
     const bytes = encodeFrame(token);
     this.#savedToken = { to, bytes };
-    if (forward) this.#emit({ type: "transmit", to, bytes });
+    if (forward) {
+      this.stats.tokensTx++;
+      this.#emit({ type: "transmit", to, bytes });
+    }
   }
 
   #tokenRetransmit(): void {
@@ -1056,6 +1144,7 @@ export class Srp {
       procSet: this.#procSet,
       failSet: this.#failSet,
     };
+    this.stats.membJoinTx++;
     this.#transmitAll(encodeFrame(join));
   }
 
@@ -1374,6 +1463,7 @@ export class Srp {
     const to = this.#newMemb[(index + 1) % n];
     const bytes = encodeFrame(next);
     this.#savedToken = { to, bytes };
+    this.stats.membCommitTokenTx++;
     this.#emit({ type: "transmit", to, bytes });
     this.stats.commitEntered++;
     this.#setState("commit", "commit_token");
@@ -1398,6 +1488,7 @@ export class Srp {
     const to = this.#successor(this.#newMemb);
     const bytes = encodeFrame(forwarded);
     this.#savedToken = { to, bytes };
+    this.stats.membCommitTokenTx++;
     this.#emit({ type: "transmit", to, bytes });
     this.#myTokenSeq = seqAdd(this.config.seqnoStart, -1);
 
