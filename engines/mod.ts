@@ -13,16 +13,17 @@
  */
 import type { Engine, EngineDescriptor } from "../src/exec/engine.ts";
 import { assert } from "../src/lib/assert.ts";
+import { cfg, linkCfg } from "./cfg/mod.ts";
 import { cmap } from "./cmap/mod.ts";
 import { cpg } from "./cpg/mod.ts";
 
-// TODO(#5): cfg, votequorum/quorum and sam register here as they land.
+// TODO(#5): votequorum/quorum and sam register here as they land.
 /** Every built-in engine. */
-export const ENGINES: readonly EngineDescriptor[] = [cmap, cpg];
+export const ENGINES: readonly EngineDescriptor[] = [cmap, cfg, cpg];
 
 /** Fresh instances of every built-in engine, for one node. */
 export function createEngines(): Engine[] {
-  return ENGINES.map((d) => {
+  const engines = ENGINES.map((d) => {
     const engine = d.create();
     assert(
       engine.serviceId === d.serviceId && engine.name === d.name,
@@ -30,4 +31,7 @@ export function createEngines(): Engine[] {
     );
     return engine;
   });
+  // cfg keeps its settings and results in this node's cmap.
+  linkCfg(engines);
+  return engines;
 }

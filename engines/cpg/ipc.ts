@@ -31,7 +31,12 @@
  *
  * @module
  */
-import { ByteReader, ByteWriter, finishDecode } from "../../src/exec/bytes.ts";
+import {
+  ByteReader,
+  ByteWriter,
+  finishDecode,
+  utf8Length,
+} from "../../src/exec/bytes.ts";
 import { assert, unreachable } from "../../src/lib/assert.ts";
 import type {
   Decoded,
@@ -272,7 +277,12 @@ const KIND = { deliver: 1, confchg: 2, totem_confchg: 3 } as const;
 
 /** Encodes a callback. */
 export function encodeCpgCallback(cb: CpgCallback): Uint8Array {
-  const w = new ByteWriter(64).u8(KIND[cb.kind]);
+  // A delivery is sized exactly, so a large message is copied once.
+  const w = new ByteWriter(
+    cb.kind === "deliver"
+      ? 1 + 2 + utf8Length(cb.group) + 4 + 4 + 4 + cb.message.length
+      : 64,
+  ).u8(KIND[cb.kind]);
   switch (cb.kind) {
     case "deliver":
       w.name(cb.group).u32(cb.nodeId).u32(cb.pid).blob(cb.message);

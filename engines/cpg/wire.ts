@@ -114,7 +114,12 @@ function isReason(v: number): v is CpgReasonCode {
 
 /** Encodes one ordered message (the payload behind the engine header). */
 export function encodeCpgMessage(m: CpgMessage): Uint8Array {
-  const w = new ByteWriter(64);
+  // An mcast is sized exactly, so a large message is copied once.
+  const w = new ByteWriter(
+    m.type === "mcast"
+      ? 4 + 1 + 2 + utf8Length(m.group) + 4 + m.message.length
+      : 64,
+  );
   switch (m.type) {
     case "procjoin":
     case "procleave":

@@ -12,6 +12,8 @@ import { Logger } from "../log/logger.ts";
 import { ringIdText } from "../totem/types.ts";
 import { bindLoggingKeys, publishTotemConfig } from "./cmap_runtime.ts";
 import { ExecHost } from "./exec_host.ts";
+import { DaemonNodeControl, localLinksOf } from "./node_control.ts";
+import { reloadPlanner, type RunningNode } from "./reload.ts";
 import { type OpenNode, openNode, StartError } from "./node.ts";
 import { procNameFromProc, StatsFeed } from "./stats_feed.ts";
 import { type DaemonStatus, writeStatus } from "./status.ts";
@@ -93,11 +95,12 @@ export async function main(args: string[]): Promise<number> {
   }
   const cfg = loaded.config;
   let local;
+  const localNodeOptions = {
+    nodeId: nodeIdArg,
+    localAddresses: localAddresses(),
+  };
   try {
-    local = findLocalNode(cfg, {
-      nodeId: nodeIdArg,
-      localAddresses: localAddresses(),
-    });
+    local = findLocalNode(cfg, localNodeOptions);
   } catch (e) {
     if (e instanceof ConfigError) {
       console.error(`denosync run: ${e.message}`);
@@ -153,6 +156,20 @@ export async function main(args: string[]): Promise<number> {
   }
   const { runtime, transport } = node;
   const socketPath = `${runDir}/${SOCKET_NAME}`;
+  // Resolved by a signal or by a node control shutdown (cfg: -H, -k).
+  const stopped = Promise.withResolvers<string>();
+  // What a reload changes; set once the executive (and cmap) exists.
+  let running: RunningNode | null = null;
+  const control = new DaemonNodeControl({
+    transport: cfg.totem.transport,
+    linkStatus: () => transport.linkStatus(),
+    localLinks: () => localLinksOf(cfg, nodeId),
+    mtu: () => runtime.srp.config.netmtu,
+    logger,
+    stop: (reason) => stopped.resolve(reason),
+    // cfgtool -R: re-read the file and apply what can change at runtime.
+    planReload: reloadPlanner(values.config, () => running),
+  });
   let exec: ExecHost;
   try {
     exec = await ExecHost.start({
@@ -161,6 +178,7 @@ export async function main(args: string[]): Promise<number> {
       socketPath,
       socketGid: await socketGroup(cfg.uidgid.gids, logger),
       cmapSeed: flatToRecord(loaded.flat),
+      control,
     });
   } catch (e) {
     console.error(
@@ -173,6 +191,16 @@ export async function main(args: string[]): Promise<number> {
     return 1;
   }
   logger.log("notice", "MAIN", `IPC socket ${socketPath}`);
+  running = {
+    loaded,
+    nodeId,
+    localNode: localNodeOptions,
+    srp: runtime.srp,
+    transport,
+    opener: node.opener,
+    logger,
+    cmap: exec.cmap,
+  };
   // cmap's live keys: effective totem values, logging switches, statistics.
   let feed: StatsFeed | null = null;
   if (exec.cmap !== null) {
@@ -254,7 +282,6 @@ export async function main(args: string[]): Promise<number> {
   linkChanged = () => void publish();
   const ticker = setInterval(() => void publish(), STATUS_PERIOD_MS);
 
-  const stopped = Promise.withResolvers<string>();
   const onTerm = () => stopped.resolve("SIGTERM");
   const onInt = () => stopped.resolve("SIGINT");
   const onHup = () =>

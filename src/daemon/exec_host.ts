@@ -10,6 +10,7 @@ import { type CmapEngine, cmapOf, seedCmap } from "../../engines/cmap/mod.ts";
 import { unreachable } from "../lib/assert.ts";
 import type { ExecAction, ExecEvent } from "../exec/executive.ts";
 import { Executive } from "../exec/executive.ts";
+import type { NodeControlResult } from "../exec/engine.ts";
 import { CsError } from "../ipc/cs_error.ts";
 import {
   type IpcConnectionInfo,
@@ -18,7 +19,11 @@ import {
 } from "../ipc/server.ts";
 import type { Logger } from "../log/logger.ts";
 import { sameRing } from "../totem/types.ts";
+import type { DaemonNodeControl } from "./node_control.ts";
 import type { NodeRuntime } from "./node_runtime.ts";
+
+/** Request payloads shorter than this are copied (see `#request`). */
+const PAYLOAD_COPY_BYTES_MAX = 4096;
 
 /** How often a sync step answering "again" is retried. */
 const TICK_MS = 20;
@@ -33,6 +38,11 @@ export interface ExecHostOptions {
   socketGid?: number;
   /** The configuration's cmap keys (`flatToRecord(loaded.flat)`). */
   cmapSeed?: Record<string, string>;
+  /**
+   * Performs engines' node control requests (cfg: status, shutdown, log
+   * reopen, reload); without it they are answered "not available".
+   */
+  control?: DaemonNodeControl;
 }
 
 /** Runs the executive and the IPC server of one daemon. */
@@ -47,6 +57,9 @@ export class ExecHost {
   /** Multicasts the runtime could not take yet, in order. */
   #backlog: Extract<ExecAction, { type: "mcast" }>[] = [];
   #ticker: ReturnType<typeof setInterval>;
+  #control: DaemonNodeControl | undefined;
+  /** Engine timers (node control "timer") not yet fired. */
+  #timers = new Set<ReturnType<typeof setTimeout>>();
   #closed = false;
   /** True while `exec.step` runs. */
   #inStep = false;
@@ -59,6 +72,7 @@ export class ExecHost {
   ) {
     this.#runtime = options.runtime;
     this.#logger = options.logger;
+    this.#control = options.control;
     this.server = server;
     this.exec = exec;
     this.cmap = cmap;
@@ -129,6 +143,8 @@ export class ExecHost {
     if (this.#closed) return;
     this.#closed = true;
     clearInterval(this.#ticker);
+    for (const t of this.#timers) clearTimeout(t);
+    this.#timers.clear();
     for (const resolve of this.#pending.values()) {
       resolve({ status: CsError.LIBRARY });
     }
@@ -191,7 +207,13 @@ export class ExecHost {
       conn: conn.id,
       requestId,
       fn,
-      payload: payload.slice(),
+      // The server's payload is a view into a read buffer that is never
+      // reused. Small ones are copied so a kept one does not pin that
+      // buffer; large ones (mcast bodies, mostly read into their own
+      // buffer) are not worth a copy on the hot path.
+      payload: payload.length < PAYLOAD_COPY_BYTES_MAX
+        ? payload.slice()
+        : payload,
     });
     return reply;
   }
@@ -230,6 +252,41 @@ export class ExecHost {
       this.#inStep = false;
     }
     for (const a of actions) this.#perform(a);
+  }
+
+  /**
+   * Performs one node control request and steps its answer back in; the
+   * answer always comes in a later turn, never inside the step that asked.
+   */
+  async #nodeControl(
+    a: Extract<ExecAction, { type: "control" }>,
+  ): Promise<void> {
+    let result: NodeControlResult;
+    const request = a.request;
+    if (request.op === "timer") {
+      await new Promise<void>((resolve) => {
+        const t = setTimeout(() => {
+          this.#timers.delete(t);
+          resolve();
+        }, request.afterMs);
+        this.#timers.add(t);
+      });
+      result = { ok: true };
+    } else if (this.#control === undefined) {
+      await Promise.resolve();
+      result = {
+        ok: false,
+        error: `this node cannot perform "${request.op}" (no node control)`,
+      };
+    } else {
+      result = await this.#control.perform(request);
+    }
+    this.#step({
+      type: "control_done",
+      serviceId: a.serviceId,
+      tag: a.tag,
+      result,
+    });
   }
 
   #perform(a: ExecAction): void {
@@ -272,6 +329,9 @@ export class ExecHost {
         break;
       case "log":
         this.#logger.log(a.level, a.subsys, a.text);
+        break;
+      case "control":
+        void this.#nodeControl(a);
         break;
       default:
         unreachable(a);

@@ -12,6 +12,7 @@ import {
   FrameSealer,
   nextEpoch,
 } from "../net/crypto.ts";
+import { effectiveNetmtu } from "../net/netmtu.ts";
 import { Transport } from "../net/transport.ts";
 import { WIRE_HEADER_BYTES } from "../net/wire.ts";
 import { resolveTotemConfig } from "../totem/config.ts";
@@ -42,6 +43,11 @@ export interface OpenNodeOptions {
 export interface OpenNode {
   runtime: NodeRuntime;
   transport: Transport;
+  /**
+   * The frame opener when crypto is on: a configuration reload changes the
+   * node ids it accepts (`setAllowedNodeIds`).
+   */
+  opener: FrameOpener | null;
   /** Leaves the ring cleanly, then flushes and closes the sockets. */
   close(): Promise<void>;
 }
@@ -51,7 +57,14 @@ export async function openNode(options: OpenNodeOptions): Promise<OpenNode> {
   const { loaded, nodeId, stateDir, logger } = options;
   const cfg = loaded.config;
   const nodeIds = cfg.nodelist.map((n) => n.nodeid);
-  const totem = resolveTotemConfig(toTotemOptions(cfg), nodeIds.length);
+  const totemOptions = toTotemOptions(cfg);
+  // An unset netmtu on a loopback-only cluster gets the larger loopback
+  // frame, as knet's PMTUd would find (src/net/netmtu.ts).
+  totemOptions.netmtu = effectiveNetmtu(
+    totemOptions.netmtu,
+    cfg.nodelist.map((n) => n.ringAddrs),
+  );
+  const totem = resolveTotemConfig(totemOptions, nodeIds.length);
   logger.log(
     "notice",
     "MAIN",
@@ -63,6 +76,7 @@ export async function openNode(options: OpenNodeOptions): Promise<OpenNode> {
   let crypto:
     | { seal(p: Uint8Array): Uint8Array; open: FrameOpener["open"] }
     | undefined;
+  let frameOpener: FrameOpener | null = null;
   if (cfg.totem.crypto === "aead") {
     const master = loaded.authKey;
     if (master === undefined) {
@@ -81,6 +95,7 @@ export async function openNode(options: OpenNodeOptions): Promise<OpenNode> {
       allowedNodeIds: new Set(nodeIds),
     });
     crypto = { seal: (p) => sealer.seal(p), open: (b) => opener.open(b) };
+    frameOpener = opener;
   }
 
   let runtime: NodeRuntime | null = null;
@@ -118,6 +133,7 @@ export async function openNode(options: OpenNodeOptions): Promise<OpenNode> {
   return {
     runtime: rt,
     transport,
+    opener: frameOpener,
     close: async () => {
       rt.shutdown();
       await transport.close();

@@ -111,9 +111,15 @@ export class ByteWriter {
     return this.u32(r.rep).u64(r.seq);
   }
 
-  /** A copy of the written bytes. */
+  /**
+   * The written bytes. When the buffer is exactly full (sized up front) it
+   * is returned as is: bytes before `length` never change, and a later
+   * write moves to a new buffer. Otherwise a copy of the written part.
+   */
   finish(): Uint8Array {
-    return this.#buf.slice(0, this.#len);
+    return this.#len === this.#buf.length
+      ? this.#buf
+      : this.#buf.slice(0, this.#len);
   }
 }
 

@@ -109,6 +109,80 @@ export interface SyncHooks {
   abort(): void;
 }
 
+/** One link to one peer, as this node's transport sees it now. */
+export interface NodeLinkReport {
+  /** Link number (`totem.interface.linknumber`). */
+  readonly link: number;
+  /** False while the link is switched off on this node (test block hook). */
+  readonly enabled: boolean;
+  /** Heartbeats flow both ways. */
+  readonly connected: boolean;
+  /** Largest datagram the ring sends (`totem.netmtu`). */
+  readonly mtu: number;
+  /** This node's "addr:port" on the link. */
+  readonly src: string;
+  /** The peer's "addr:port" on the link. */
+  readonly dst: string;
+}
+
+/** One configured peer and its links. */
+export interface NodeReport {
+  readonly nodeId: NodeId;
+  readonly links: readonly NodeLinkReport[];
+}
+
+/** The answer to the node control request "status". */
+export interface NodeStatusReport {
+  /** `totem.transport`: "udpu" or "udp". */
+  readonly transport: string;
+  /** This node's "addr:port" per link, ascending by link number. */
+  readonly localLinks: readonly {
+    readonly link: number;
+    readonly addr: string;
+  }[];
+  /** Every configured node but this one, ascending by node id. */
+  readonly nodes: readonly NodeReport[];
+}
+
+/**
+ * What an engine may ask of the node it runs in: things only the driver can
+ * do (the daemon performs them, the simulator or a test fakes them). Every
+ * request is answered exactly once, in a later step, through
+ * `Engine.controlDone` with the tag `EngineApi.control` returned:
+ * - `status`: the transport's links (answer carries `status`);
+ * - `shutdown`: leave the ring cleanly and stop the daemon; `reason` goes to
+ *   the log (answered once the shutdown is under way);
+ * - `reopen_log`: reopen the log files (after rotation);
+ * - `reload_prepare`: re-read and validate the configuration file and hold
+ *   the resulting plan; `reload_commit` applies the held plan,
+ *   `reload_abort` drops it (answers ok even without one);
+ * - `timer`: answered ok after `afterMs` (engines have no clock; an engine
+ *   ignores the answer of a timer it no longer wants).
+ */
+export type NodeControlRequest =
+  | { readonly op: "status" }
+  | { readonly op: "shutdown"; readonly reason: string }
+  | { readonly op: "reopen_log" }
+  | { readonly op: "reload_prepare" }
+  | { readonly op: "reload_commit" }
+  | { readonly op: "reload_abort" }
+  | { readonly op: "timer"; readonly afterMs: number };
+
+/** The answer to a `NodeControlRequest`. */
+export type NodeControlResult =
+  | {
+    readonly ok: true;
+    /** Present in the answer to "status". */
+    readonly status?: NodeStatusReport;
+    /** What `reload_prepare` would change, or `reload_commit` changed. */
+    readonly changes?: readonly string[];
+  }
+  | {
+    readonly ok: false;
+    /** One sentence that leads with the place (file:line, key) when known. */
+    readonly error: string;
+  };
+
 /** An engine's only door to the world. Bound to one engine. */
 export interface EngineApi {
   /** This node's id. */
@@ -139,6 +213,13 @@ export interface EngineApi {
   disconnect(conn: ConnId): void;
   /** Writes to the log under this engine's name. */
   log(level: LogLevel, text: string): void;
+  /**
+   * Asks the node for something only the driver can do (see
+   * `NodeControlRequest`); returns the tag its answer will carry in
+   * `Engine.controlDone`. Always present in the executive's API; optional so
+   * test fakes of engines that never ask need not provide it.
+   */
+  control?(request: NodeControlRequest): number;
 }
 
 /** A service engine instance (one per node). */
@@ -163,6 +244,8 @@ export interface Engine {
   connOpen?(conn: ConnId, pid: number): void;
   /** A client disconnected or was disconnected (`lib_exit_fn`). */
   connClose?(conn: ConnId): void;
+  /** The answer to this engine's `EngineApi.control` request `tag`. */
+  controlDone?(tag: number, result: NodeControlResult): void;
 }
 
 /**

@@ -56,6 +56,8 @@ import type {
   Engine,
   EngineApi,
   MessageHandler,
+  NodeControlRequest,
+  NodeControlResult,
   RequestHandler,
   SyncProgress,
 } from "./engine.ts";
@@ -105,7 +107,14 @@ export type ExecEvent =
   /** The driver's send path is congested (TotemPg refused) or clear again. */
   | { type: "congestion"; congested: boolean }
   /** A turn without news, so `sync.process` answering "again" runs again. */
-  | { type: "tick" };
+  | { type: "tick" }
+  /** The driver's answer to a `control` action, for the engine that asked. */
+  | {
+    type: "control_done";
+    serviceId: number;
+    tag: number;
+    result: NodeControlResult;
+  };
 
 /** Outputs of the executive, performed by the driver in order. */
 export type ExecAction =
@@ -131,6 +140,17 @@ export type ExecAction =
     payload: Uint8Array;
   }
   | { type: "event"; conn: ConnId; payload: Uint8Array }
+  /**
+   * An engine asks the node for something only the driver can do
+   * (`NodeControlRequest`); answer later with a `control_done` event
+   * carrying `serviceId` and `tag`.
+   */
+  | {
+    type: "control";
+    serviceId: number;
+    tag: number;
+    request: NodeControlRequest;
+  }
   /** Close the client connection (after the replies and events before it). */
   | { type: "disconnect"; conn: ConnId; status: CsStatus }
   | { type: "log"; level: LogLevel; subsys: string; text: string };
@@ -213,6 +233,7 @@ export class Executive {
   #conns = new Map<ConnId, ConnState>();
   #closing: ConnId[] = [];
   #congested = false;
+  #nextControlTag = 1;
 
   /** True from start until the first round completes, and during every round. */
   #syncing = true;
@@ -333,6 +354,15 @@ export class Executive {
         break;
       case "tick":
         break;
+      case "control_done": {
+        const reg = this.#engines.get(event.serviceId);
+        assert(
+          reg !== undefined,
+          `control answer for service ${event.serviceId}, which is not here`,
+        );
+        reg.engine.controlDone?.(event.tag, event.result);
+        break;
+      }
       default:
         unreachable(event);
     }
@@ -726,6 +756,17 @@ export class Executive {
       },
       log: (level, text) => {
         this.#log(level, reg.subsys, text);
+      },
+      control: (request) => {
+        const tag = this.#nextControlTag;
+        this.#nextControlTag = tag >= 0xffff_ffff ? 1 : tag + 1;
+        this.#emit({
+          type: "control",
+          serviceId: engine.serviceId,
+          tag,
+          request,
+        });
+        return tag;
       },
     };
   }

@@ -25,7 +25,7 @@ import {
 } from "../totem/types.ts";
 import type { ExecAction, ExecEvent, Executive } from "./executive.ts";
 
-/** Inputs of the stack: core events and IPC events. */
+/** Inputs of the stack: core events, IPC events and node control answers. */
 export type StackEvent =
   | Extract<SrpEvent, { type: "start" | "frame" | "timer" | "shutdown" }>
   | Extract<
@@ -37,7 +37,8 @@ export type StackEvent =
         | "ipc_close"
         | "ipc_flow"
         | "ipc_overflow"
-        | "tick";
+        | "tick"
+        | "control_done";
     }
   >;
 
@@ -109,6 +110,7 @@ export class ServiceStack {
       case "ipc_flow":
       case "ipc_overflow":
       case "tick":
+      case "control_done":
         this.#exec(event);
         break;
       default:

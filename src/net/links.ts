@@ -55,8 +55,11 @@ export interface LinkTableOptions {
   pongCount?: number;
 }
 
-/** Why a link changed state. */
-export type LinkChangeReason = "pong" | "timeout";
+/**
+ * Why a link changed state: `removed` when a configuration reload took the
+ * (peer, link) away or changed its address.
+ */
+export type LinkChangeReason = "pong" | "timeout" | "removed";
 
 /** A link to a peer went up or down. */
 export interface LinkChange {
@@ -173,8 +176,9 @@ export class LinkTable {
   /** Peers by nodeid, iterated in ascending nodeid order. */
   readonly #peers = new Map<number, PeerState>();
   /** Every link number some peer is configured on, ascending. */
-  readonly #allLinks: readonly number[];
-  readonly #priorities: ReadonlyMap<number, number>;
+  #allLinks: readonly number[];
+  #priorities: ReadonlyMap<number, number>;
+  readonly #linkPriorities: readonly (number | undefined)[] | undefined;
   #rrAllNext = 0;
 
   constructor(options: LinkTableOptions) {
@@ -196,26 +200,78 @@ export class LinkTable {
     this.pingIntervalMs = options.pingIntervalMs;
     this.pingTimeoutMs = options.pingTimeoutMs;
     this.pongCount = pongCount;
+    this.#linkPriorities = options.linkPriorities;
+    this.#allLinks = [];
+    this.#priorities = new Map();
+    this.setPeers(options.peers);
+  }
 
+  /**
+   * Replaces the peer set (configuration reload). A (peer, link) present
+   * before and after keeps its state — up/down, liveness, pending pings and
+   * counters — unless listed in `reset` (its address changed: nothing heard
+   * from the old address proves the new one works). New pairs start down,
+   * like at start. Returns a `removed` change for every pair that was up and
+   * is now gone or reset, so listeners never keep a link up that no longer
+   * exists.
+   */
+  setPeers(
+    peers: readonly LinkPeer[],
+    reset: readonly { nodeId: number; link: number }[] = [],
+  ): LinkChange[] {
+    const resetKeys = new Set(reset.map((r) => `${r.nodeId}/${r.link}`));
+    const changes: LinkChange[] = [];
+    const old = new Map(this.#peers);
     const priorities = new Map<number, number>();
     const allLinks = new Set<number>();
-    const peers = [...options.peers].sort((a, b) => a.nodeId - b.nodeId);
-    for (const peer of peers) {
-      assert(peer.nodeId !== options.nodeId, "our own node is not a peer");
-      assert(!this.#peers.has(peer.nodeId), `peer ${peer.nodeId} twice`);
+    const next = new Map<number, PeerState>();
+    for (const peer of [...peers].sort((a, b) => a.nodeId - b.nodeId)) {
+      assert(peer.nodeId !== this.nodeId, "our own node is not a peer");
+      assert(!next.has(peer.nodeId), `peer ${peer.nodeId} twice`);
+      const before = old.get(peer.nodeId);
       const links = [...new Set(peer.links)].sort((a, b) => a - b);
       const byLink = links.map((link) => {
-        const priority = options.linkPriorities?.[link] ??
+        const priority = this.#linkPriorities?.[link] ??
           LINK_PRIORITY_DEFAULT;
         priorities.set(link, priority);
         allLinks.add(link);
+        const kept = before?.byLink.find((st) => st.link === link);
+        if (kept !== undefined && !resetKeys.has(`${peer.nodeId}/${link}`)) {
+          return kept;
+        }
         return newLinkState(peer.nodeId, link, priority);
       });
       const byPreference = [...byLink].sort(preferred);
-      this.#peers.set(peer.nodeId, { byLink, byPreference, rrNext: 0 });
+      const rrNext = before === undefined || byLink.length === 0
+        ? 0
+        : before.rrNext % byLink.length;
+      next.set(peer.nodeId, { byLink, byPreference, rrNext });
     }
+    // Every pair that was up and did not survive goes down, in table order.
+    for (const [nodeId, before] of old) {
+      const after = next.get(nodeId);
+      for (const st of before.byLink) {
+        if (!st.up) continue;
+        if (after?.byLink.includes(st)) continue;
+        changes.push({
+          nodeId: st.nodeId,
+          link: st.link,
+          up: false,
+          reason: "removed",
+        });
+      }
+    }
+    this.#peers.clear();
+    for (const [id, state] of next) this.#peers.set(id, state);
     this.#allLinks = [...allLinks].sort((a, b) => a - b);
     this.#priorities = priorities;
+    this.#rrAllNext = 0;
+    return changes;
+  }
+
+  /** Configured peers, ascending. */
+  get peerIds(): number[] {
+    return [...this.#peers.keys()];
   }
 
   /**

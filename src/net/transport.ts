@@ -189,7 +189,15 @@ interface Outgoing {
   addr: Deno.NetAddr;
   /** Peers the datagram is for (tx counters); several for a multicast. */
   peers: number | readonly number[];
+  /**
+   * A frame to "all": consecutive ones may be in flight together (see
+   * `#drain`). Everything else waits for what is before it and is waited for.
+   */
+  broadcast?: boolean;
 }
+
+/** Most broadcast datagrams of one link in flight at once. */
+const BROADCAST_IN_FLIGHT_MAX = 64;
 
 interface McastSocket {
   sock: Deno.DatagramConn;
@@ -202,8 +210,8 @@ interface LocalLink {
   readonly addr: Deno.NetAddr;
   readonly sock: Deno.DatagramConn;
   mcast: McastSocket | null;
-  /** Source key ("host|port") of each peer on this link. */
-  readonly sources: ReadonlyMap<string, number>;
+  /** Source key ("host|port") of each peer on this link (`setPeers` replaces it). */
+  sources: ReadonlyMap<string, number>;
   /** Our own source key, to ignore our multicast echoes. */
   readonly selfKey: string;
   readonly control: Fifo<Outgoing>;
@@ -218,9 +226,11 @@ export class Transport {
   readonly mode: "udpu" | "udp";
   readonly #table: LinkTable;
   readonly #links: ReadonlyMap<number, LocalLink>;
-  /** Each peer's address per link. */
-  readonly #peerAddrs: ReadonlyMap<number, ReadonlyMap<number, Deno.NetAddr>>;
-  readonly #peerIds: readonly number[];
+  /** Each peer's address per link (`setPeers` replaces it). */
+  #peerAddrs: ReadonlyMap<number, ReadonlyMap<number, Deno.NetAddr>>;
+  #peerIds: readonly number[];
+  /** What `setPeers` re-plans with: the options without the nodelist. */
+  readonly #planOptions: Omit<TransportOptions, "nodes">;
   readonly #crypto: TransportCrypto | undefined;
   readonly #checkSource: boolean;
   readonly #sendQueueMax: number;
@@ -300,6 +310,8 @@ export class Transport {
     this.#links = new Map(links.map((ll) => [ll.link, ll]));
     this.#peerAddrs = plan.peerAddrs;
     this.#peerIds = plan.peers.map((p) => p.nodeId);
+    const { nodes: _nodes, ...planOptions } = options;
+    this.#planOptions = planOptions;
     this.#crypto = options.crypto;
     this.#checkSource = options.crypto === undefined ||
       (options.blockUnlistedIps ?? true);
@@ -404,6 +416,7 @@ export class Transport {
             bytes: this.#datagram("data", link, 0, bytes),
             addr: ll.mcast.group,
             peers: this.#table.peersOn(link),
+            broadcast: true,
           });
         }
         return;
@@ -417,7 +430,7 @@ export class Transport {
             datagram = this.#datagram("data", link, 0, bytes);
             perLink.set(link, datagram);
           }
-          this.#sendTo(peer, link, "data", datagram);
+          this.#sendTo(peer, link, "data", datagram, true);
         }
       }
       return;
@@ -426,6 +439,66 @@ export class Transport {
     for (const link of this.#table.route(to)) {
       this.#sendTo(to, link, "data", this.#datagram("data", link, to, bytes));
     }
+  }
+
+  /**
+   * Replaces the configured nodes at runtime (configuration reload): `nodes`
+   * is the whole new nodelist, this node included. Peers that stay keep
+   * their link state; new ones start with links down and are pinged from
+   * the next heartbeat; removed ones are neither sent to nor accepted from
+   * any more (their datagrams count as `net_unlisted_source` or
+   * `net_unknown_sender`). A peer whose address on a link changed restarts
+   * that link from down. This node's own addresses, ports and multicast
+   * groups are bound sockets and cannot change here.
+   *
+   * Throws `TransportError` (and changes nothing) when the new nodelist is
+   * unusable; returns the links that went down because they were removed,
+   * after reporting each to `onLinkChange`.
+   */
+  setPeers(nodes: readonly TransportNode[]): LinkChange[] {
+    if (this.#closed) {
+      throw new TransportError("the transport is closed");
+    }
+    const plan = planLinks({ ...this.#planOptions, nodes });
+    // Our own sockets stay bound: the new plan must want the same ones.
+    const bound = [...this.#links.values()].map((ll) =>
+      `${ll.link}=${formatAddr(ll.addr)}`
+    ).sort().join(" ");
+    const wanted = plan.links.map((p) => `${p.link}=${formatAddr(p.addr)}`)
+      .sort().join(" ");
+    if (bound !== wanted) {
+      throw new TransportError(
+        `node ${this.nodeId}: its own link addresses cannot change at runtime (bound ${bound}, new configuration ${wanted}); restart the node`,
+      );
+    }
+    const reset: { nodeId: number; link: number }[] = [];
+    for (const [nodeId, addrs] of plan.peerAddrs) {
+      const before = this.#peerAddrs.get(nodeId);
+      if (before === undefined) continue;
+      for (const [link, addr] of addrs) {
+        const old = before.get(link);
+        if (
+          old !== undefined &&
+          sourceKey(old.hostname, old.port) !==
+            sourceKey(addr.hostname, addr.port)
+        ) reset.push({ nodeId, link });
+      }
+    }
+    const changes = this.#table.setPeers(plan.peers, reset);
+    for (const p of plan.links) {
+      const ll = this.#links.get(p.link);
+      assert(ll !== undefined, "planned link is bound");
+      ll.sources = p.sources;
+    }
+    this.#peerAddrs = plan.peerAddrs;
+    this.#peerIds = plan.peers.map((p) => p.nodeId);
+    for (const change of changes) this.#onLinkChange?.(change);
+    return changes;
+  }
+
+  /** Configured peers (every node but this one), ascending. */
+  get peerIds(): number[] {
+    return [...this.#peerIds].sort((a, b) => a - b);
   }
 
   /** Every (peer, link) with state, counters and addresses. */
@@ -504,11 +577,12 @@ export class Transport {
     link: number,
     lane: "control" | "data",
     bytes: Uint8Array,
+    broadcast = false,
   ): void {
     const ll = this.#links.get(link);
     const addr = this.#peerAddrs.get(peer)?.get(link);
     assert(ll !== undefined && addr !== undefined, "route to a bound link");
-    this.#enqueue(ll, lane, { bytes, addr, peers: peer });
+    this.#enqueue(ll, lane, { bytes, addr, peers: peer, broadcast });
   }
 
   #enqueue(ll: LocalLink, lane: "control" | "data", item: Outgoing): void {
@@ -524,35 +598,62 @@ export class Transport {
     }
   }
 
-  /** Sends one queued datagram at a time, heartbeats first. */
+  /**
+   * Sends the queued datagrams, heartbeats first. A run of broadcast frames
+   * leaves together: awaiting each send alone costs an event-loop turn per
+   * datagram, and the token queued behind a visit's frames (2 peers x 17
+   * frames) then waited about a millisecond on a busy daemon. Frames of one
+   * run may reach a peer out of order, which Totem's seq order absorbs as it
+   * does any UDP reordering; a unicast (the token, a commit token) still
+   * leaves only after every frame queued before it.
+   */
   async #drain(ll: LocalLink): Promise<void> {
+    const inFlight: Promise<void>[] = [];
     try {
       for (;;) {
         const control = ll.control.shift();
         const item = control ?? ll.data.shift();
-        if (item === undefined) return;
-        try {
-          await ll.sock.send(item.bytes, item.addr);
-        } catch (e) {
-          count(this.#stats.txErrors, errorName(e));
-          this.#stats.txErrorsContinuous++;
+        if (item === undefined) {
+          if (inFlight.length === 0) return;
+          // More may be queued while the run completes.
+          await Promise.all(inFlight.splice(0));
           continue;
         }
-        this.#stats.txErrorsContinuous = 0;
-        this.#stats.txPackets++;
-        this.#stats.txBytes += item.bytes.length;
         // The data lane carries frames; the control lane heartbeats.
         const data = control === undefined;
-        if (typeof item.peers === "number") {
-          this.#table.sent(item.peers, ll.link, item.bytes.length, data);
-        } else {
-          for (const p of item.peers) {
-            this.#table.sent(p, ll.link, item.bytes.length, data);
+        if (data && item.broadcast === true) {
+          inFlight.push(this.#sendOne(ll, item, data));
+          if (inFlight.length >= BROADCAST_IN_FLIGHT_MAX) {
+            await Promise.all(inFlight.splice(0));
           }
+          continue;
         }
+        if (inFlight.length > 0) await Promise.all(inFlight.splice(0));
+        await this.#sendOne(ll, item, data);
       }
     } finally {
       ll.draining = false;
+    }
+  }
+
+  /** One datagram, counted; never rejects. */
+  async #sendOne(ll: LocalLink, item: Outgoing, data: boolean): Promise<void> {
+    try {
+      await ll.sock.send(item.bytes, item.addr);
+    } catch (e) {
+      count(this.#stats.txErrors, errorName(e));
+      this.#stats.txErrorsContinuous++;
+      return;
+    }
+    this.#stats.txErrorsContinuous = 0;
+    this.#stats.txPackets++;
+    this.#stats.txBytes += item.bytes.length;
+    if (typeof item.peers === "number") {
+      this.#table.sent(item.peers, ll.link, item.bytes.length, data);
+    } else {
+      for (const p of item.peers) {
+        this.#table.sent(p, ll.link, item.bytes.length, data);
+      }
     }
   }
 

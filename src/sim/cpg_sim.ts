@@ -836,6 +836,11 @@ export class CpgSimulation {
         case "try_again":
         case "rejected":
           break;
+        case "control":
+          // Only the cfg engine asks for node control (shutdown, reload,
+          // timers), and this simulation runs CPG alone.
+          assert(false, `node ${host.id}: unexpected ${a.request.op} request`);
+          break;
         default:
           unreachable(a);
       }

@@ -18,6 +18,7 @@ import {
   RTR_ENTRIES_MAX,
   SORT_QUEUE_SLOTS,
   type TotemConfig,
+  validateTotemConfig,
 } from "./config.ts";
 import { SortQueue } from "./sort_queue.ts";
 import {
@@ -151,7 +152,8 @@ function subtract(a: readonly NodeId[], b: readonly NodeId[]): NodeId[] {
 /** One Totem SRP processor. */
 export class Srp {
   readonly nodeId: NodeId;
-  readonly config: TotemConfig;
+  /** Effective protocol parameters; replaced only by `reconfigure`. */
+  #config: TotemConfig;
   readonly stats: SrpStats = {
     ordersTx: 0,
     ordersRx: 0,
@@ -262,7 +264,7 @@ export class Srp {
       this.#nodes.includes(nodeId),
       `node ${nodeId} missing from the nodelist`,
     );
-    this.config = config;
+    this.#config = config;
     this.#rng = rng;
     // Restart with the same node id (TOTEM.md 3.9): the stored seq is that
     // of the last committed ring; +1 makes our joins not stale and our
@@ -283,6 +285,36 @@ export class Srp {
     this.#lastReleased = start;
     this.#safeUpTo = start;
     this.#myLastSeq = start;
+  }
+
+  /** Effective protocol parameters (TOTEM.md section 4). */
+  get config(): TotemConfig {
+    return this.#config;
+  }
+
+  /**
+   * Replaces the timers and flow-control constants (configuration reload,
+   * as Corosync's `totempg_put_config` of the volatile values). A timer
+   * already armed keeps its old duration; the next arming uses the new
+   * value, which is what Corosync does too. `netmtu`, the send queue size
+   * and `seqnoStart` shape frames and queues that already exist, so they
+   * must not change here.
+   */
+  reconfigure(config: TotemConfig): void {
+    validateTotemConfig(config);
+    assert(
+      config.netmtu === this.#config.netmtu,
+      `netmtu cannot change at runtime (${this.#config.netmtu} -> ${config.netmtu})`,
+    );
+    assert(
+      config.sendQueueFramesMax === this.#config.sendQueueFramesMax,
+      "the send queue size cannot change at runtime",
+    );
+    assert(
+      config.seqnoStart === this.#config.seqnoStart,
+      "seqnoStart cannot change at runtime",
+    );
+    this.#config = { ...config };
   }
 
   /** Current membership state. */

@@ -152,3 +152,17 @@ Deno.test("ByteReader reports the first failure and never reads past the end", (
   assert.equal(big.count(10, 4), 0);
   assert.equal(finishDecode(big, 0).ok, false);
 });
+
+Deno.test("ByteWriter.finish() hands over an exactly sized buffer and copies otherwise", () => {
+  const exact = new ByteWriter(6).u16(0x0102).u32(7);
+  const a = exact.finish();
+  assert.deepEqual([...a], [2, 1, 7, 0, 0, 0]);
+  // Writing on after finish() never changes bytes already handed over.
+  exact.u8(9);
+  assert.deepEqual([...a], [2, 1, 7, 0, 0, 0]);
+  assert.deepEqual([...exact.finish()], [2, 1, 7, 0, 0, 0, 9]);
+  const loose = new ByteWriter(64).u8(5);
+  const b = loose.finish();
+  assert.equal(b.length, 1);
+  assert.equal(b.buffer.byteLength, 1);
+});

@@ -704,6 +704,46 @@ Deno.test("Transport in udp mode multicasts 'all' on loopback", async () => {
   }
 });
 
+Deno.test("Transport sends a unicast only after the broadcast frames queued before it", async () => {
+  const nodes = loopbackNodes(3, 1);
+  const { members } = await openCluster(1, {
+    nodes,
+    mode: "udpu",
+    linkMode: "passive",
+  });
+  try {
+    const [a, b, c] = members;
+    await waitFor(() => allUp(members), "every link up");
+    for (let round = 0; round < 5; round++) {
+      // One token visit: a run of frames to all, then the token.
+      for (let i = 0; i < 20; i++) {
+        a.transport.send("all", UTF8.encode(`r${round}f${i}`));
+      }
+      a.transport.send(2, UTF8.encode(`r${round}token`));
+    }
+    await waitFor(
+      () => b.frames.length === 105 && c.frames.length === 100,
+      "every frame",
+    );
+    const got = texts(b, 1);
+    for (let round = 0; round < 5; round++) {
+      const token = got.indexOf(`r${round}token`);
+      for (let i = 0; i < 20; i++) {
+        assert.ok(
+          got.indexOf(`r${round}f${i}`) < token,
+          `frame ${i} of round ${round} after its token`,
+        );
+      }
+    }
+    assert.deepEqual(
+      texts(c, 1).sort(),
+      got.filter((t) => !t.endsWith("token")).sort(),
+    );
+  } finally {
+    await closeAll(members);
+  }
+});
+
 Deno.test("Transport bounds its send queue and drains it on close", async () => {
   const nodes = loopbackNodes(2, 1);
   const { members } = await openCluster(1, {
