@@ -23,14 +23,8 @@ import { assert, AssertionError } from "../lib/assert.ts";
 import type { Logger } from "../log/logger.ts";
 import type { LinkStatus } from "../net/transport.ts";
 import type { DaemonConfig } from "../config/daemon_config.ts";
+import type { ReloadPlan } from "./reload.ts";
 
-/** A validated configuration change waiting to be applied. */
-export interface ReloadPlan {
-  /** One line per change, for logs and the client. */
-  readonly changes: readonly string[];
-  /** Applies the change to the running node. */
-  apply(): Promise<void>;
-}
 
 /** Re-reads and validates the configuration; operator errors come back as text. */
 export type ReloadPlanner = () => Promise<

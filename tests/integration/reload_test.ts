@@ -232,3 +232,54 @@ Deno.test({
     }
   },
 });
+
+Deno.test({
+  name: "cfgtool -R on an encrypted ring admits a new node and new timers",
+  sanitizeResources: false,
+  sanitizeOps: false,
+  fn: async () => {
+    const c = await TestCluster.create({
+      nodes: 3,
+      extraNodes: 1,
+      totemExtra:
+        "    crypto_cipher: aes256\n    crypto_hash: sha256\n    keyfile: KEYFILE",
+    });
+    try {
+      const key = crypto.getRandomValues(new Uint8Array(64));
+      await Deno.writeFile(`${c.root}/authkey`, key, { mode: 0o400 });
+      const four = (await Deno.readTextFile(c.conf)).replace(
+        "KEYFILE",
+        `${c.root}/authkey`,
+      );
+      await Deno.writeTextFile(c.conf, withoutNode(four, 4));
+      for (const id of [1, 2, 3]) c.start(id);
+      await c.waitRing([1, 2, 3]);
+
+      // The frame opener must learn node 4 too, or its sealed frames fail.
+      await Deno.writeTextFile(
+        c.conf,
+        four.replace("token: 1000", "token: 1300"),
+      );
+      const r = await cfgtoolReload(c, 1);
+      assertEquals(r.report.outcome, "applied", JSON.stringify(r.report));
+      assert(
+        r.report.changes.includes(`totem.token: "1000" -> "1300"`),
+        JSON.stringify(r.report),
+      );
+      for (const id of [1, 2, 3]) {
+        await waitFor(
+          async () =>
+            (await cmapGet(c, id, "runtime.config.totem.token"))?.value ===
+              1300,
+          { timeoutMs: 5000, what: `node ${id} runs with token 1300` },
+        );
+      }
+      c.start(4);
+      await c.waitRing([1, 2, 3, 4]);
+      const s = await c.status(1);
+      assertEquals(s?.rejected["crypto_unknown_sender"] ?? 0, 0);
+    } finally {
+      await c.stop();
+    }
+  },
+});
