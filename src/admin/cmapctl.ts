@@ -36,12 +36,17 @@ Read, write and track the cmap database, like corosync-cmapctl.
   -D PREFIX          delete every key under PREFIX
   -t KEY             track changes of a key until Ctrl-C
   -T PREFIX          track changes of every key under PREFIX until Ctrl-C
+  -p FILE            apply a file of changes, one per line: "KEY TYPE VALUE"
+                     sets, "^KEY" deletes; blank lines and "#" comments are
+                     skipped. Every line is checked before any is applied;
+                     errors name FILE:LINE
   -C WHAT            zero statistics: all, totem (or srp), knet or ipc
                      (writes the write-only key stats.clear.WHAT)
   -m MAP             list only one of Corosync's two maps: icmap (the
                      configuration and runtime keys) or stats (stats.*)
   -b                 print binary values as hex (default: as text when
                      printable, else hex)
+  -q                 print values only, one per line (no key or type)
   --json             JSON output. Stable fields: list prints {"entries":
                      [{"key","type","value"}]}; -g prints {"key","type",
                      "value"}; tracking prints one {"event","key","type",
@@ -83,7 +88,13 @@ type Command =
   | { kind: "delete"; key: string }
   | { kind: "delete_prefix"; prefix: string }
   | { kind: "track"; key: string; prefix: boolean }
-  | { kind: "clear"; what: string };
+  | { kind: "clear"; what: string }
+  | { kind: "load"; file: string; ops: LoadOp[] };
+
+/** One line of a `-p` file. */
+export type LoadOp =
+  | { line: number; key: string; value: CmapValue }
+  | { line: number; key: string; value: null };
 
 /** What `-C` accepts: the daemon's `stats.clear.*` keys. */
 const CLEAR_TARGETS = ["all", "totem", "srp", "knet", "ipc"];
@@ -102,8 +113,10 @@ export async function main(args: string[]): Promise<number> {
         t: { type: "string" },
         T: { type: "string" },
         C: { type: "string" },
+        p: { type: "string" },
         m: { type: "string" },
         b: { type: "boolean", default: false },
+        q: { type: "boolean", default: false },
         json: { type: "boolean", default: false },
         socket: { type: "string" },
         "run-dir": { type: "string" },
@@ -128,8 +141,11 @@ export async function main(args: string[]): Promise<number> {
     v.t !== undefined,
     v.T !== undefined,
     v.C !== undefined,
+    v.p !== undefined,
   ].filter(Boolean).length;
-  if (chosen > 1) return usage("choose one of -g, -s, -d, -D, -t, -T, -C");
+  if (chosen > 1) {
+    return usage("choose one of -g, -s, -d, -D, -t, -T, -C, -p");
+  }
   if (v.m !== undefined && v.m !== "icmap" && v.m !== "stats") {
     return usage(`-m takes icmap or stats, got "${v.m}"`);
   }
@@ -162,11 +178,32 @@ export async function main(args: string[]): Promise<number> {
       ? { kind: "track", key: v.T, prefix: true }
       : v.C !== undefined
       ? { kind: "clear", what: v.C }
+      : v.p !== undefined
+      ? { kind: "load", file: v.p, ops: [] }
       : {
         kind: "list",
         prefix: positionals[0] ?? "",
         map: v.m as "icmap" | "stats" | undefined,
       };
+  }
+  if (command.kind === "load") {
+    // Read and check the whole file before connecting: a bad line must not
+    // leave half of the file applied.
+    let text: string;
+    try {
+      text = await Deno.readTextFile(command.file);
+    } catch (e) {
+      console.error(
+        `denosync cmapctl: -p ${command.file}: ${(e as Error).message}`,
+      );
+      return EXIT_ERROR;
+    }
+    const ops = parseLoadFile(command.file, text);
+    if (typeof ops === "string") {
+      console.error(`denosync cmapctl: ${ops}`);
+      return EXIT_ERROR;
+    }
+    command.ops = ops;
   }
   const socketPath = socketPathOf(v);
 
@@ -176,7 +213,7 @@ export async function main(args: string[]): Promise<number> {
   );
   if (typeof client === "number") return client;
   try {
-    return await run(client, command, v.json, v.b);
+    return await run(client, command, { json: v.json, hex: v.b, quiet: v.q });
   } catch (e) {
     if (e instanceof CmapError || e instanceof IpcError) {
       console.error(`denosync cmapctl: ${e.message}${explain(e, command)}`);
@@ -205,11 +242,18 @@ function usage(message: string): number {
   return EXIT_USAGE;
 }
 
+/** How values are printed. */
+interface Output {
+  json: boolean;
+  hex: boolean;
+  /** Values only (`-q`). */
+  quiet: boolean;
+}
+
 async function run(
   client: CmapClient,
   c: Command,
-  json: boolean,
-  hex: boolean,
+  { json, hex, quiet }: Output,
 ): Promise<number> {
   switch (c.kind) {
     case "list": {
@@ -227,7 +271,11 @@ async function run(
           })),
         }));
       } else {
-        for (const e of entries) console.log(line(e.key, e.value, hex));
+        for (const e of entries) {
+          console.log(
+            quiet ? formatValue(e.value, hex) : line(e.key, e.value, hex),
+          );
+        }
       }
       return EXIT_OK;
     }
@@ -240,6 +288,8 @@ async function run(
             type: value.type,
             value: jsonValue(value),
           })
+          : quiet
+          ? formatValue(value, hex)
           : line(c.key, value, hex),
       );
       return EXIT_OK;
@@ -262,7 +312,58 @@ async function run(
       await client.set(`stats.clear.${c.what}`, { type: "uint32", value: 1 });
       if (json) console.log(JSON.stringify({ cleared: c.what }));
       return EXIT_OK;
+    case "load": {
+      for (const op of c.ops) {
+        try {
+          if (op.value === null) await client.delete(op.key);
+          else await client.set(op.key, op.value);
+        } catch (e) {
+          if (e instanceof CmapError) {
+            throw new CmapError(
+              `${c.file}:${op.line}: ${
+                op.value === null ? "delete" : "set"
+              } ${op.key}`,
+              e.code,
+            );
+          }
+          throw e;
+        }
+      }
+      if (json) console.log(JSON.stringify({ applied: c.ops.length }));
+      return EXIT_OK;
+    }
   }
+}
+
+/**
+ * Parses a `-p` file into its operations, or says what is wrong and where.
+ * Values may contain spaces (everything after the type is the value).
+ */
+export function parseLoadFile(file: string, text: string): LoadOp[] | string {
+  const ops: LoadOp[] = [];
+  const lines = text.split("\n");
+  for (let i = 0; i < lines.length; i++) {
+    const where = `${file}:${i + 1}`;
+    const raw = lines[i].trim();
+    if (raw === "" || raw.startsWith("#")) continue;
+    if (raw.startsWith("^")) {
+      const key = raw.slice(1).trim();
+      if (key === "" || /\s/.test(key)) {
+        return `${where}: "^" must be followed by one key`;
+      }
+      ops.push({ line: i + 1, key, value: null });
+      continue;
+    }
+    const m = /^(\S+)\s+(\S+)\s+(.*)$/.exec(raw);
+    if (m === null) return `${where}: expected "KEY TYPE VALUE" or "^KEY"`;
+    const [, key, typeText, valueText] = m;
+    const type = parseCmapType(typeText);
+    if (type === null) return `${where}: unknown type "${typeText}"`;
+    const parsed = parseValue(type, valueText);
+    if (!parsed.ok) return `${where}: ${key}: ${parsed.error}`;
+    ops.push({ line: i + 1, key, value: parsed.value });
+  }
+  return ops;
 }
 
 function line(key: string, value: CmapValue, hex: boolean): string {

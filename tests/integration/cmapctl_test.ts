@@ -63,11 +63,48 @@ Deno.test({
         (await ctl(["--run-dir", dir, "-s", "a.b", "u8", "300"])).code,
         2,
       );
+      // -p applies a whole file, or nothing when one line is bad.
+      const file = `${dir}/changes.txt`;
+      await Deno.writeTextFile(
+        file,
+        "# set two, delete one\napp.p1 u32 42\napp.p2 str two words\n",
+      );
+      assertEquals((await ctl(["--run-dir", dir, "-p", file])).code, 0);
+      assertEquals(await ctl(["--run-dir", dir, "-q", "-g", "app.p2"]), {
+        code: 0,
+        out: ["two words"],
+      });
+      await Deno.writeTextFile(file, "^app.p1\napp.p3 u8 256\n");
+      const bad = await ctl(["--run-dir", dir, "-p", file]);
+      assertEquals(bad.code, 1);
+      assert(bad.out[0].includes(`${file}:2`), bad.out[0]);
+      assertEquals((await ctl(["--run-dir", dir, "-g", "app.p1"])).code, 0);
+      await Deno.writeTextFile(file, "^app.p1\n^app.p2\n");
+      assertEquals((await ctl(["--run-dir", dir, "-p", file])).code, 0);
+      // Bad input gets a clear error and the daemon keeps serving.
+      for (
+        const [args, text] of [
+          [["-s", "bad name!", "u8", "1"], 'character " " at 3'],
+          [["-s", "x", "u8", "1"], "3..255 characters, got 1"],
+          [["-s", `a.${"k".repeat(300)}`, "u8", "1"], "got 302"],
+          [["-s", "app.big", "str", "v".repeat(20_000)], "CS_ERR_TOO_BIG"],
+          [["-s", "app.huge", "str", "v".repeat(2_000_000)], "limit"],
+          [["-g", "app.nosuch"], "CS_ERR_NOT_EXIST"],
+          [["-d", "app.nosuch"], "CS_ERR_NOT_EXIST"],
+        ] as const
+      ) {
+        const r = await ctl(["--run-dir", dir, ...args]);
+        assertEquals(r.code, 1, `${args[0]} ${args[1]}`);
+        assert(r.out.join(" ").includes(text), `${text}: ${r.out.join(" ")}`);
+      }
+      await client.set("app.typed", { type: "uint8", value: 1 });
+      assertEquals(await client.inc("app.typed"), { type: "uint8", value: 2 });
+      await client.delete("app.typed");
       const runtime = await client.get("runtime.members.1.status");
       assertEquals(runtime, { type: "string", value: "joined" });
-      await waitFor(() => changes.length >= 5, {
+      await waitFor(() => changes.length >= 12, {
         timeoutMs: 5000,
-        what: "five track changes",
+        what: "twelve track changes",
       });
       assertEquals(
         changes.map((ch) => `${ch.event} ${ch.key}`),
@@ -77,6 +114,14 @@ Deno.test({
           "add app.name",
           "delete app.count",
           "delete app.name",
+          // -p: the file with a bad line applied nothing.
+          "add app.p1",
+          "add app.p2",
+          "delete app.p1",
+          "delete app.p2",
+          "add app.typed",
+          "modify app.typed",
+          "delete app.typed",
         ],
       );
       await tracker.stop();
