@@ -22,8 +22,9 @@ export interface CpgPort {
    */
   send(payload: Uint8Array): Promise<"ok" | "try_again">;
   /**
-   * Called for every delivered message, in delivery order. `payload` may be
-   * a view into a reused buffer: copy what you keep.
+   * Called for every delivered message, in delivery order; a later call
+   * replaces the handler. `payload` may be a view into a reused buffer:
+   * copy what you keep.
    */
   onDeliver(
     handler: (
