@@ -134,3 +134,106 @@ Deno.test({
     }
   },
 });
+
+Deno.test({
+  name: "cmapctl -T prints changes as they happen, until SIGINT",
+  ...OPTS,
+  fn: async () => {
+    const c = await TestCluster.create({ nodes: 1 });
+    let tracker: Deno.ChildProcess | null = null;
+    try {
+      c.start(1);
+      await c.waitRing([1]);
+      const dir = c.node(1).dir;
+      tracker = new Deno.Command(Deno.execPath(), {
+        args: [
+          "run",
+          "-A",
+          new URL("../../main.ts", import.meta.url).href,
+          "cmapctl",
+          "--run-dir",
+          dir,
+          "--json",
+          "-T",
+          "app.",
+        ],
+        stdout: "piped",
+        stderr: "piped",
+      }).spawn();
+      const lines: string[] = [];
+      const reading = (async () => {
+        const dec = new TextDecoderStream();
+        let buf = "";
+        for await (const chunk of tracker!.stdout.pipeThrough(dec)) {
+          buf += chunk;
+          const parts = buf.split("\n");
+          buf = parts.pop()!;
+          lines.push(...parts);
+        }
+      })();
+      const client = await CmapClient.initialize({
+        socketPath: `${dir}/denosync.sock`,
+      });
+      try {
+        // The tracker is ready once it sees a change: keep poking one key
+        // until a line shows up, then make the changes under test.
+        let poke = 0;
+        await waitFor(async () => {
+          // A new value each time: an unchanged value notifies nobody.
+          await client.set("app.ready", { type: "uint32", value: poke++ });
+          return lines.length > 0;
+        }, { timeoutMs: 15_000, what: "the tracker's first line" });
+        await client.set("app.t", { type: "string", value: "a" });
+        await client.set("app.t", { type: "string", value: "b" });
+        await client.delete("app.t");
+        // Late lines of the pokes may still come: look at app.t's only.
+        const ofT = () =>
+          lines.map((l) => JSON.parse(l)).filter((j) => j.key === "app.t");
+        await waitFor(() => ofT().length >= 3, {
+          timeoutMs: 5000,
+          what: "three tracked changes",
+        });
+        const seen = ofT();
+        assertEquals(seen, [
+          {
+            event: "add",
+            key: "app.t",
+            type: "string",
+            oldValue: null,
+            newValue: "a",
+          },
+          {
+            event: "modify",
+            key: "app.t",
+            type: "string",
+            oldValue: "a",
+            newValue: "b",
+          },
+          {
+            event: "delete",
+            key: "app.t",
+            type: "string",
+            oldValue: "b",
+            newValue: null,
+          },
+        ]);
+      } finally {
+        await client.finalize();
+      }
+      tracker.kill("SIGINT");
+      assertEquals((await tracker.status).code, 0);
+      await reading;
+      tracker = null;
+    } finally {
+      if (tracker !== null) {
+        try {
+          tracker.kill("SIGKILL");
+        } catch {
+          // gone
+        }
+        await tracker.status;
+      }
+      await c.stop();
+    }
+  },
+});
