@@ -148,8 +148,12 @@ export function checkSize(size: number): void {
   }
 }
 
-/** Per-receiver bookkeeping of one run. */
-class Receiver {
+/**
+ * One port's bookkeeping of a throughput run. Exported so that a run can be
+ * split over processes (scripts/bench runs one agent per node, each in its
+ * network namespace); `runThroughput` is the one-process composition.
+ */
+export class ThroughputReceiver {
   delivered = 0;
   bytes = 0;
   duplicates = 0;
@@ -161,14 +165,70 @@ class Receiver {
   /** Distinct messages per sender. */
   readonly distinct: number[];
 
-  constructor(senders: number) {
+  constructor(readonly runId: number, senders: number) {
     this.highest = new Array(senders).fill(-1);
     this.distinct = new Array(senders).fill(0);
   }
 
-  take(runId: number, payload: Uint8Array): boolean {
+  /** Starts counting what `port` delivers. */
+  listen(port: CpgPort): this {
+    port.onDeliver((_node, _pid, payload) => this.take(payload));
+    return this;
+  }
+
+  /** True once every accepted message (per sender) has arrived here. */
+  hasAll(accepted: readonly number[]): boolean {
+    return accepted.every((n, s) => this.distinct[s] >= n);
+  }
+
+  /**
+   * Waits until `hasAll(accepted)`, or deliveries stop for `quietMs`, or
+   * `drainMs` passed.
+   */
+  async drain(
+    accepted: readonly number[],
+    drainMs: number,
+    quietMs = 1000,
+  ): Promise<void> {
+    const end = performance.now() + drainMs;
+    let last = -1;
+    let quietSince = performance.now();
+    while (performance.now() < end && !this.hasAll(accepted)) {
+      if (this.delivered !== last) {
+        last = this.delivered;
+        quietSince = performance.now();
+      } else if (performance.now() - quietSince > quietMs) break;
+      await sleep(20);
+    }
+  }
+
+  /** This port's result; `t0` is when sending started (this clock). */
+  result(
+    nodeId: number,
+    accepted: readonly number[],
+    t0: number,
+  ): ReceiverResult {
+    const seconds = Math.max(1e-3, ((this.lastAt || t0) - t0) / 1000);
+    return {
+      nodeId,
+      delivered: this.delivered,
+      bytes: this.bytes,
+      msgsPerSec: this.delivered / seconds,
+      mbPerSec: this.bytes / seconds / 1e6,
+      gaps: accepted.reduce(
+        (a, n, s) => a + Math.max(0, n - (this.distinct[s] ?? 0)),
+        0,
+      ),
+      duplicates: this.duplicates,
+      outOfOrder: this.outOfOrder,
+    };
+  }
+
+  take(payload: Uint8Array): boolean {
     const h = readHeader(payload);
-    if (h === null || h.runId !== runId || h.sender >= this.highest.length) {
+    if (
+      h === null || h.runId !== this.runId || h.sender >= this.highest.length
+    ) {
       this.stale++;
       return false;
     }
@@ -207,6 +267,61 @@ export function median(values: readonly number[]): number {
 
 const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
 
+/** A fresh run id (distinct between runs of one process). */
+export function newRunId(): number {
+  return nextRunId++ >>> 0;
+}
+
+/** What one sender did in a throughput run. */
+export interface SendOutcome {
+  accepted: number;
+  tryAgain: number;
+}
+
+/**
+ * Sends `size`-byte messages as sender `index` of run `runId` until
+ * `endAt` (`performance.now()` time), with up to `window` sends in flight.
+ */
+export async function sendUntil(
+  port: CpgPort,
+  o: {
+    runId: number;
+    index: number;
+    size: number;
+    endAt: number;
+    window: number;
+  },
+): Promise<SendOutcome> {
+  const out = { accepted: 0, tryAgain: 0 };
+  let seq = 0;
+  const inFlight: Promise<void>[] = [];
+  let refused = false;
+  while (performance.now() < o.endAt) {
+    // A buffer per send: the engine may hold it until the send answers.
+    const buf = new Uint8Array(o.size);
+    writeHeader(buf, o.runId, o.index, seq++, performance.now());
+    inFlight.push(
+      port.send(buf).then((r) => {
+        if (r === "ok") out.accepted++;
+        else {
+          out.tryAgain++;
+          refused = true;
+        }
+      }),
+    );
+    if (inFlight.length >= o.window || refused) {
+      await Promise.all(inFlight.splice(0));
+      if (refused) {
+        // Give the ring a moment to drain instead of spinning.
+        refused = false;
+        await sleep(1);
+      }
+    }
+  }
+  await Promise.all(inFlight);
+  return out;
+}
+
 /**
  * Every port (or port 0) sends `size`-byte messages for `durationMs`; every
  * port counts what it receives. Resolves once deliveries have stopped.
@@ -217,113 +332,65 @@ export async function runThroughput(
 ): Promise<ThroughputResult> {
   checkSize(o.size);
   if (ports.length === 0) throw new RangeError("no ports to run on");
-  const runId = nextRunId++ >>> 0;
-  const window = o.window ?? 32;
-  const drainMs = o.drainMs ?? 5000;
+  const runId = newRunId();
   const sending = o.senders === "one" ? [0] : ports.map((_, i) => i);
-  const receivers = ports.map(() => new Receiver(ports.length));
-  ports.forEach((p, i) =>
-    p.onDeliver((_node, _pid, payload) => {
-      receivers[i].take(runId, payload);
-    })
+  const receivers = ports.map((p) =>
+    new ThroughputReceiver(runId, ports.length).listen(p)
   );
-  const accepted = new Array(ports.length).fill(0);
-  const tryAgain = new Array(ports.length).fill(0);
   const t0 = performance.now();
-  const end = t0 + o.durationMs;
   const progress = o.onProgress === undefined ? undefined : setInterval(() => {
     o.onProgress!({
       elapsedMs: performance.now() - t0,
       delivered: receivers.map((r) => r.delivered),
     });
   }, 1000);
+  const outcomes: SendOutcome[] = ports.map(() => ({
+    accepted: 0,
+    tryAgain: 0,
+  }));
   try {
     await Promise.all(sending.map(async (i) => {
-      const port = ports[i];
-      let seq = 0;
-      const inFlight: Promise<void>[] = [];
-      let refused = false;
-      while (performance.now() < end) {
-        // A buffer per send: the engine may hold it until the send answers.
-        const buf = new Uint8Array(o.size);
-        writeHeader(buf, runId, i, seq++, performance.now());
-        inFlight.push(
-          port.send(buf).then((r) => {
-            if (r === "ok") accepted[i]++;
-            else {
-              tryAgain[i]++;
-              refused = true;
-            }
-          }),
-        );
-        if (inFlight.length >= window || refused) {
-          await Promise.all(inFlight.splice(0));
-          if (refused) {
-            // Give the ring a moment to drain instead of spinning.
-            refused = false;
-            await sleep(1);
-          }
-        }
-      }
-      await Promise.all(inFlight);
+      outcomes[i] = await sendUntil(ports[i], {
+        runId,
+        index: i,
+        size: o.size,
+        endAt: t0 + o.durationMs,
+        window: o.window ?? 32,
+      });
     }));
   } finally {
     if (progress !== undefined) clearInterval(progress);
   }
-  // Drain: until every port has every accepted message, or nothing moved
-  // for a while, or the drain budget is spent.
-  const total = accepted.reduce((a, b) => a + b, 0);
-  const drainEnd = performance.now() + drainMs;
-  let last = -1;
-  let quietSince = performance.now();
-  while (performance.now() < drainEnd) {
-    const sum = receivers.reduce((a, r) => a + r.delivered, 0);
-    if (
-      receivers.every((r) => r.distinct.reduce((a, b) => a + b, 0) >= total)
-    ) {
-      break;
-    }
-    if (sum !== last) {
-      last = sum;
-      quietSince = performance.now();
-    } else if (performance.now() - quietSince > 1000) break;
-    await sleep(20);
-  }
-  const results: ReceiverResult[] = receivers.map((r, i) => {
-    const seconds = Math.max(1e-3, ((r.lastAt || t0) - t0) / 1000);
-    const gaps = accepted.reduce(
-      (a, n, s) => a + Math.max(0, n - r.distinct[s]),
-      0,
-    );
-    return {
-      nodeId: ports[i].nodeId,
-      delivered: r.delivered,
-      bytes: r.bytes,
-      msgsPerSec: r.delivered / seconds,
-      mbPerSec: r.bytes / seconds / 1e6,
-      gaps,
-      duplicates: r.duplicates,
-      outOfOrder: r.outOfOrder,
-    };
-  });
-  const msgsPerSec = median(results.map((r) => r.msgsPerSec));
+  const accepted = outcomes.map((x) => x.accepted);
+  await Promise.all(receivers.map((r) => r.drain(accepted, o.drainMs ?? 5000)));
+  return summarize(
+    ports[0].engine,
+    o,
+    sending.map((i) => ({ nodeId: ports[i].nodeId, ...outcomes[i] })),
+    receivers.map((r, i) => r.result(ports[i].nodeId, accepted, t0)),
+  );
+}
+
+/** Folds per-sender and per-receiver results into one run's result. */
+export function summarize(
+  engine: string,
+  o: { size: number; senders: "one" | "all"; durationMs: number },
+  sendersResults: SenderResult[],
+  receivers: ReceiverResult[],
+): ThroughputResult {
   return {
-    engine: ports[0].engine,
+    engine,
     size: o.size,
     senders: o.senders,
     durationMs: o.durationMs,
-    sendersResults: sending.map((i) => ({
-      nodeId: ports[i].nodeId,
-      accepted: accepted[i],
-      tryAgain: tryAgain[i],
-    })),
-    receivers: results,
-    msgsPerSec,
-    mbPerSec: median(results.map((r) => r.mbPerSec)),
-    gaps: results.reduce((a, r) => a + r.gaps, 0),
-    duplicates: results.reduce((a, r) => a + r.duplicates, 0),
-    outOfOrder: results.reduce((a, r) => a + r.outOfOrder, 0),
-    tryAgain: tryAgain.reduce((a, b) => a + b, 0),
+    sendersResults,
+    receivers,
+    msgsPerSec: median(receivers.map((r) => r.msgsPerSec)),
+    mbPerSec: median(receivers.map((r) => r.mbPerSec)),
+    gaps: receivers.reduce((a, r) => a + r.gaps, 0),
+    duplicates: receivers.reduce((a, r) => a + r.duplicates, 0),
+    outOfOrder: receivers.reduce((a, r) => a + r.outOfOrder, 0),
+    tryAgain: sendersResults.reduce((a, s) => a + s.tryAgain, 0),
   };
 }
 
@@ -352,7 +419,7 @@ export async function runLatency(
       `latency count must be a positive integer, got ${o.count}`,
     );
   }
-  const runId = nextRunId++ >>> 0;
+  const runId = newRunId();
   const timeoutMs = o.timeoutMs ?? 10_000;
   let waiting: { seq: number; done: (t: number) => void } | null = null;
   port.onDeliver((_node, _pid, payload) => {
