@@ -8,7 +8,8 @@
  *   deno task bench --duration 3 --size 1024 --json
  *
  * Options are passed to `denosync bench` unchanged (its --help lists them);
- * --socket and --run-dir are filled in here.
+ * --socket and --run-dir are filled in here. DENOSYNC_BENCH_NETMTU=1500 sets
+ * totem.netmtu (on loopback alone the daemon otherwise uses larger frames).
  */
 import { main as bench } from "../src/bench/cli.ts";
 import { readStatus } from "../src/daemon/status.ts";
@@ -54,7 +55,26 @@ let code = 1;
 try {
   const port = 20000 + Math.floor(Math.random() * 15000) * 2;
   const conf = `${root}/corosync.conf`;
-  await Deno.writeTextFile(conf, demoConfig(NODES, port));
+  // DENOSYNC_BENCH_NETMTU=1500 measures the frame size a real network
+  // gives; on loopback alone the daemon picks larger frames (netmtu.ts).
+  const netmtu = Deno.env.get("DENOSYNC_BENCH_NETMTU");
+  let text = demoConfig(NODES, port);
+  if (netmtu !== undefined) {
+    if (!/^\d+$/.test(netmtu)) {
+      throw new Error(
+        `DENOSYNC_BENCH_NETMTU must be a number, got "${netmtu}"`,
+      );
+    }
+    text = text.replace("totem {\n", `totem {\n    netmtu: ${netmtu}\n`);
+  }
+  // DENOSYNC_BENCH_TOTEM="window_size: 100; max_messages: 40" tries
+  // other totem settings.
+  const extra = Deno.env.get("DENOSYNC_BENCH_TOTEM");
+  if (extra !== undefined) {
+    const lines = extra.split(";").map((l) => `    ${l.trim()}\n`).join("");
+    text = text.replace("totem {\n", `totem {\n${lines}`);
+  }
+  await Deno.writeTextFile(conf, text);
   const dirs: string[] = [];
   for (let id = 1; id <= NODES; id++) {
     const dir = `${root}/node${id}`;
