@@ -177,6 +177,8 @@ export interface TotemSection {
   maxNetworkDelayMs?: number;
   netmtu?: number;
   cancelTokenHoldOnRetransmit?: boolean;
+  /** `totem.fast_token_retransmit_min` (denosync; 0 = Corosync's timing). */
+  fastTokenRetransmitMinMs?: number;
   /** Effective cipher (after `secauth`). */
   cryptoCipher: CryptoCipher;
   /** Effective hash (after `secauth`). */
@@ -433,6 +435,7 @@ type TimerField =
     | "heartbeatFailuresAllowed"
     | "maxNetworkDelayMs"
     | "netmtu"
+    | "fastTokenRetransmitMinMs"
   );
 
 interface TimerKey {
@@ -513,6 +516,14 @@ const TIMER_KEYS: readonly TimerKey[] = [
   },
   // 576 bytes: the smallest datagram every IPv4 host must accept; 65535: UDP.
   { key: "netmtu", field: "netmtu", unit: "bytes", min: 576, max: 65_535 },
+  // denosync addition (src/totem/config.ts): 0 turns fast token
+  // retransmission off.
+  {
+    key: "fast_token_retransmit_min",
+    field: "fastTokenRetransmitMinMs",
+    unit: "milliseconds",
+    min: 0,
+  },
 ];
 
 interface NodelistContext {

@@ -16,7 +16,6 @@ import {
 } from "./config_error.ts";
 import type { FlatConfig, ParsedConfig } from "./flat.ts";
 import { parseCorosyncConf } from "./corosync_conf.ts";
-import { parseYamlConf } from "./yaml_conf.ts";
 import {
   AUTHKEY_BYTES_MAX,
   AUTHKEY_BYTES_MIN,
@@ -51,11 +50,26 @@ export function configFormatOf(file: string): ConfigFormat {
   return /\.ya?ml$/i.test(file) ? "yaml" : "corosync";
 }
 
-/** Parses text in the syntax its file name implies. Pure. */
+// The YAML parser (the `yaml` package, ~10 MB of heap once loaded) is
+// imported only when a YAML file is read: a daemon on corosync.conf never
+// pays for it (issue 6, idle RSS).
+let yamlParser: ((text: string, file: string) => ParsedConfig) | null = null;
+
+/** Loads the YAML parser; `loadConfigFile` does this for YAML files. */
+export async function loadYamlSupport(): Promise<void> {
+  yamlParser ??= (await import("./yaml_conf.ts")).parseYamlConf;
+}
+
+/**
+ * Parses text in the syntax its file name implies. Pure. YAML needs
+ * `loadYamlSupport()` to have run once before.
+ */
 export function parseConfigText(text: string, file: string): ParsedConfig {
-  return configFormatOf(file) === "yaml"
-    ? parseYamlConf(text, file)
-    : parseCorosyncConf(text, file);
+  if (configFormatOf(file) !== "yaml") return parseCorosyncConf(text, file);
+  if (yamlParser === null) {
+    throw new Error("parseConfigText: call loadYamlSupport() before YAML");
+  }
+  return yamlParser(text, file);
 }
 
 /** Reads, parses and validates a configuration file (and its key). */
@@ -72,6 +86,7 @@ export async function loadConfigFile(
       `cannot read the configuration file: ${describe(error)}`,
     );
   }
+  if (configFormatOf(path) === "yaml") await loadYamlSupport();
   const flat = parseConfigText(text, path);
   const { config, warnings } = buildDaemonConfig(flat);
   const loaded: LoadedConfig = {

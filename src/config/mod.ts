@@ -69,6 +69,7 @@ export {
   loadConfigFile,
   type LoadedConfig,
   type LoadOptions,
+  loadYamlSupport,
   parseConfigText,
   readAuthKey,
 } from "./load.ts";

@@ -25,7 +25,6 @@ import type { LinkStatus } from "../net/transport.ts";
 import type { DaemonConfig } from "../config/daemon_config.ts";
 import type { ReloadPlan } from "./reload.ts";
 
-
 /** Re-reads and validates the configuration; operator errors come back as text. */
 export type ReloadPlanner = () => Promise<
   { ok: true; plan: ReloadPlan } | { ok: false; error: string }

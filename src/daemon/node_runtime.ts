@@ -152,6 +152,7 @@ export class NodeRuntime {
       config: options.totem,
       rng: new Prng(seed),
       storedRingSeq: stored,
+      bootTimeMs: Date.now(),
       syncBarrier: options.syncBarrier ?? false,
     });
     this.pg = new TotemPg(this.srp, {

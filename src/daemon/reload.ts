@@ -166,6 +166,7 @@ const RELOADABLE_TOTEM = new Set([
   "heartbeat_failures_allowed",
   "max_network_delay",
   "cancel_token_hold_on_retransmit",
+  "fast_token_retransmit_min",
   "config_version",
 ]);
 

@@ -515,6 +515,7 @@ export class CpgSimulation {
       config: this.config,
       rng: this.#rng.fork(),
       storedRingSeq: host.storedRingSeq,
+      bootTimeMs: this.clock.nowMs,
       syncBarrier: true,
     });
     const pg = new TotemPg(srp, { transportOverheadBytes: 0 });

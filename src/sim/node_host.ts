@@ -170,6 +170,7 @@ export class NodeHost {
       config: this.#config,
       rng: this.#rng.fork(),
       storedRingSeq: this.storedRingSeq,
+      bootTimeMs: nowMs,
     });
     this.#step({ type: "start" }, nowMs);
   }

@@ -27,6 +27,19 @@ export interface TotemConfig {
   maxNetworkDelayMs: number;
   netmtu: number;
   cancelTokenHoldOnRetransmit: boolean;
+  /**
+   * Fast token retransmission (denosync addition, no Corosync key; config
+   * file `totem.fast_token_retransmit_min`, 0 turns it off). While the ring
+   * carries traffic, the token we forwarded is retransmitted after
+   * `fastTokenRetransmitFactor` times the smoothed rotation time (EWMA of
+   * the intervals between accepted tokens), at least this many ms and at
+   * most `tokenRetransmitMs`; each further retransmit of the same token
+   * doubles the delay up to `tokenRetransmitMs`. An idle ring (token held)
+   * keeps Corosync's timing. Default 5 ms.
+   */
+  fastTokenRetransmitMinMs: number;
+  /** Rotations to wait before a fast token retransmit (default 3). */
+  fastTokenRetransmitFactor: number;
   /** Frames the send queue holds before senders get TRY_AGAIN. */
   sendQueueFramesMax: number;
   /** First message seq of every ring minus one (tests use values near wrap). */
@@ -90,6 +103,8 @@ export function resolveTotemConfig(
     maxNetworkDelayMs: options.maxNetworkDelayMs ?? 50,
     netmtu,
     cancelTokenHoldOnRetransmit: options.cancelTokenHoldOnRetransmit ?? false,
+    fastTokenRetransmitMinMs: options.fastTokenRetransmitMinMs ?? 5,
+    fastTokenRetransmitFactor: options.fastTokenRetransmitFactor ?? 3,
     sendQueueFramesMax: options.sendQueueFramesMax ??
       Math.floor((4 * MESSAGE_BYTES_MAX) / netmtu),
     seqnoStart: options.seqnoStart ?? 0,
@@ -136,4 +151,17 @@ export function validateTotemConfig(c: TotemConfig): void {
     );
   }
   assert(c.missCountConst >= 0, "miss_count_const must not be negative");
+  if (
+    !Number.isInteger(c.fastTokenRetransmitMinMs) ||
+    c.fastTokenRetransmitMinMs < 0
+  ) {
+    throw new RangeError(
+      `totem.fast_token_retransmit_min must be a non-negative integer, got ${c.fastTokenRetransmitMinMs}`,
+    );
+  }
+  if (!(c.fastTokenRetransmitFactor >= 1)) {
+    throw new RangeError(
+      `totem.fast_token_retransmit_factor must be at least 1, got ${c.fastTokenRetransmitFactor}`,
+    );
+  }
 }

@@ -54,6 +54,11 @@ export interface SrpOptions {
   /** Ring seq from stable storage (last committed ring), or null if none. */
   storedRingSeq: number | null;
   /**
+   * Wall-clock (or virtual) milliseconds at start; without a stored ring
+   * sequence the first ring sequence derives from it (default 0).
+   */
+  bootTimeMs?: number;
+  /**
    * Hold application frames after every ring change until `sync_done`
    * (TOTEM.md 8.1 waitingTransAck); only `sync` frames go out meanwhile.
    * Off when no service synchronisation runs above the core.
@@ -251,6 +256,15 @@ export class Srp {
   /** `nowMs` of recent accepted tokens (ring buffer), for `mttRxTokenMs`. */
   #tokenRxTimes: number[] = [];
   #tokenRxNext = 0;
+  /**
+   * Fast token retransmission (TOTEM.md 2.8, a denosync addition): smoothed
+   * rotation time (ms, EWMA over accepted tokens; -1 until measured), the
+   * `#now` of the last accepted token, and the delay of the next retransmit
+   * of the token we forwarded (doubles per retransmit, reset on a token).
+   */
+  #rotationEwmaMs = -1;
+  #lastTokenAcceptMs = -1;
+  #tokenRetransmitDelayMs = 0;
 
   constructor(options: SrpOptions) {
     const { nodeId, nodes, config, rng, storedRingSeq } = options;
@@ -269,7 +283,15 @@ export class Srp {
     // Restart with the same node id (TOTEM.md 3.9): the stored seq is that
     // of the last committed ring; +1 makes our joins not stale and our
     // singleton ring id fresh even when we are the lowest id.
-    const seq = (storedRingSeq ?? 0) + 1;
+    // Without a stored ring sequence (first start or lost storage) this
+    // node cannot know which ring ids it used before. Starting from the
+    // boot time keeps a new ring from taking an id an earlier incarnation
+    // used, whose delayed frames would otherwise pass as this ring's (CPG
+    // sim sweep, seed 75): ring sequences grow by 4 per membership change,
+    // far slower than 4 per millisecond.
+    const seq = storedRingSeq === null
+      ? 1 + 4 * Math.floor(Math.max(0, options.bootTimeMs ?? 0))
+      : storedRingSeq + 1;
     this.#ringId = { rep: nodeId, seq };
     this.#oldRingId = this.#ringId;
     this.#tokenRingIdSeq = seq;
@@ -427,6 +449,7 @@ export class Srp {
   }
 
   #arm(timer: TimerName, afterMs: number): void {
+    if (timer === "token_retransmit") this.#tokenRetransmitDelayMs = afterMs;
     this.#emit({ type: "arm", timer, afterMs });
   }
 
@@ -499,7 +522,7 @@ export class Srp {
       case "token_retransmit":
         if (this.#state !== "gather") {
           this.#tokenRetransmit();
-          this.#arm("token_retransmit", this.config.tokenRetransmitMs);
+          this.#arm("token_retransmit", this.#nextRetransmitDelay());
         }
         break;
       case "hold":
@@ -840,13 +863,60 @@ export class Srp {
       this.#deliverToApp(false, this.#myHighSeqReceived);
     }
     this.#arm("token", this.config.tokenMs);
-    this.#arm("token_retransmit", this.config.tokenRetransmitMs);
+    this.#arm("token_retransmit", this.#fastRetransmitDelay(forward));
     if (isRep && this.#tokenHeld) this.#arm("hold", this.config.holdMs);
     this.#heartbeatTouch(forward);
   }
 
+  /**
+   * Delay before retransmitting the token just forwarded. Corosync waits
+   * `token_retransmit` (token / (retransmits_before_loss + 0.2), 238 ms at
+   * token 1000) whatever the ring's speed, so one lost token stalls a busy
+   * ring for that long. With `fastTokenRetransmitMinMs` > 0, a ring that is
+   * moving (the token we forwarded is not held for lack of traffic) retries
+   * after `fastTokenRetransmitFactor` smoothed rotations instead, never
+   * below the minimum nor above `tokenRetransmitMs`. A retransmitted copy
+   * that was not needed is a duplicate the receiver drops by token seq, so
+   * this trades a few spare token frames for latency; token loss detection
+   * (`tokenMs`) is unchanged.
+   */
+  #fastRetransmitDelay(forward: boolean): number {
+    const c = this.config;
+    if (
+      c.fastTokenRetransmitMinMs <= 0 || !forward || this.#tokenHeld ||
+      this.#rotationEwmaMs < 0
+    ) return c.tokenRetransmitMs;
+    const d = Math.ceil(c.fastTokenRetransmitFactor * this.#rotationEwmaMs);
+    return Math.min(
+      c.tokenRetransmitMs,
+      Math.max(c.fastTokenRetransmitMinMs, d),
+    );
+  }
+
+  /** Exponential backoff of further retransmits of the same token. */
+  #nextRetransmitDelay(): number {
+    const max = this.config.tokenRetransmitMs;
+    const d = this.#tokenRetransmitDelayMs;
+    this.#tokenRetransmitDelayMs = d > 0 && d < max
+      ? Math.min(max, d * 2)
+      : max;
+    return this.#tokenRetransmitDelayMs;
+  }
+
   /** One accepted token at `#now`: updates the mean rotation time. */
   #sampleTokenRx(): void {
+    if (this.#lastTokenAcceptMs >= 0) {
+      // Clip idle (held-token) rotations so one pause does not disable the
+      // fast path for long once traffic resumes.
+      const sample = Math.min(
+        this.#now - this.#lastTokenAcceptMs,
+        this.config.tokenRetransmitMs,
+      );
+      this.#rotationEwmaMs = this.#rotationEwmaMs < 0
+        ? sample
+        : this.#rotationEwmaMs + (sample - this.#rotationEwmaMs) / 8;
+    }
+    this.#lastTokenAcceptMs = this.#now;
     const times = this.#tokenRxTimes;
     if (times.length < TOKEN_RX_SAMPLES_MAX) times.push(this.#now);
     else times[this.#tokenRxNext] = this.#now;
@@ -1181,6 +1251,7 @@ export class Srp {
   }
 
   #gatherEnter(reason: TransitionReason): void {
+    this.#lastTokenAcceptMs = -1;
     this.#orfTokenDiscard = true;
     this.#originatedOrfToken = false;
     if (!this.#procSet.includes(this.nodeId)) {

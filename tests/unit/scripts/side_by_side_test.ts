@@ -1,0 +1,38 @@
+// The side-by-side table: medians per engine and the advantage ratio, the
+// right way round for "more is better" and "less is better" rows.
+import assert from "node:assert/strict";
+import { formatTable, type Row } from "../../../scripts/bench/side_by_side.ts";
+
+Deno.test("side-by-side table: medians and ratios", () => {
+  const rows: Row[] = [
+    {
+      name: "1 sender 1024 B",
+      unit: "msgs/s",
+      better: "higher",
+      denosync: [30_000, 10_000, 20_000],
+      corosync: [10_000, 12_000, 11_000],
+    },
+    {
+      name: "latency 1 KiB p50",
+      unit: "ms",
+      better: "lower",
+      denosync: [0.2],
+      corosync: [0.4],
+    },
+    {
+      name: "idle RSS per daemon",
+      unit: "MB",
+      better: "lower",
+      denosync: [50],
+      corosync: [],
+    },
+  ];
+  const lines = formatTable(rows, 3).split("\n");
+  assert.equal(
+    lines[2],
+    "| 1 sender 1024 B | msgs/s | 20000 | 11000 | 1.82x |",
+  );
+  assert.equal(lines[3], "| latency 1 KiB p50 | ms | 0.200 | 0.400 | 2.00x |");
+  assert.equal(lines[4], "| idle RSS per daemon | MB | 50.0 | - | - |");
+  assert.match(lines.at(-1)!, /medians of 3 run\(s\)/);
+});
