@@ -12,7 +12,7 @@
  * {"count"}; {"cmd":"run","runId","senders","size","durationMs","window",
  * "index","send"} -> {"accepted","tryAgain"} once sending ended;
  * {"cmd":"drain","accepted":[...],"drainMs","quietMs"} -> ReceiverResult;
- * {"cmd":"latency","size","count"} -> LatencyResult; {"cmd":"waitMembers",
+ * {"cmd":"latency","size","count","timeoutMs"} -> LatencyResult; {"cmd":"waitMembers",
  * "count","timeoutMs"} -> {"at"} (epoch ms when the group had that many);
  * {"cmd":"close"}. Errors come back as {"error"}.
  */
@@ -88,7 +88,13 @@ if (import.meta.main) {
             reply(receiver!.result(port!.nodeId, c.accepted, t0));
             break;
           case "latency":
-            reply(await runLatency(port!, { size: c.size, count: c.count }));
+            reply(
+              await runLatency(port!, {
+                size: c.size,
+                count: c.count,
+                timeoutMs: c.timeoutMs,
+              }),
+            );
             break;
           case "waitMembers": {
             const end = performance.now() + c.timeoutMs;
