@@ -9,8 +9,9 @@
  *     --engine corosync|denosync [--socket PATH]
  *
  * Commands: {"cmd":"open","group"} -> {"nodeId"}; {"cmd":"members"} ->
- * {"count"}; {"cmd":"run","runId","senders","size","durationMs","window",
- * "index","send"} -> {"accepted","tryAgain"} once sending ended;
+ * {"count"}; {"cmd":"listen","runId","senders"} -> {"listening"} (before
+ * any "run"); {"cmd":"run","runId","size","durationMs","window","index",
+ * "send"} -> {"accepted","tryAgain"} once sending ended;
  * {"cmd":"drain","accepted":[...],"drainMs","quietMs"} -> ReceiverResult;
  * {"cmd":"latency","size","count","timeoutMs"} -> LatencyResult; {"cmd":"waitMembers",
  * "count","timeoutMs"} -> {"at"} (epoch ms when the group had that many);
@@ -68,8 +69,18 @@ if (import.meta.main) {
           case "members":
             reply({ count: port!.memberCount() });
             break;
-          case "run": {
+          case "listen":
+            // Before any agent sends: a receiver created on "run" could miss
+            // the first messages of a sender whose "run" came first.
             receiver = new ThroughputReceiver(c.runId, c.senders).listen(port!);
+            reply({ listening: true });
+            break;
+          case "run": {
+            if (receiver === null || receiver.runId !== c.runId) {
+              // No "listen" came first (an older orchestrator).
+              receiver = new ThroughputReceiver(c.runId, c.senders)
+                .listen(port!);
+            }
             t0 = performance.now();
             const out = c.send
               ? await sendUntil(port!, {

@@ -403,11 +403,13 @@ async function throughput(
   durationMs: number,
 ): Promise<{ msgsPerSec: number; mbPerSec: number; bad: number }> {
   const runId = (Date.now() & 0xfff) * 4096 + runCounter++;
+  await Promise.all(
+    agents.map((a) => a.call({ cmd: "listen", runId, senders: agents.length })),
+  );
   const sent = await Promise.all(agents.map((a, i) =>
     a.call({
       cmd: "run",
       runId,
-      senders: agents.length,
       size,
       durationMs,
       window: 32,
@@ -618,7 +620,11 @@ async function measureEngine(
     await closeAll();
 
     // Encryption on.
-    const key = `${root}/${engine}.key`;
+    const key = await Deno.makeTempFile({
+      dir: root,
+      suffix: `.${engine}.key`,
+    });
+    await Deno.remove(key); // both keygens refuse to overwrite
     if (engine === "denosync") {
       await sh([
         Deno.execPath(),
