@@ -2,26 +2,14 @@
 // receives, the JSON report is complete and shows no gaps, duplicates or
 // reordering; a missing daemon is a clear not-connected error.
 import { assert, assertEquals } from "./_assert.ts";
+import { captured } from "./_capture.ts";
 import { TestCluster } from "./_cluster.ts";
 import { type BenchReport, main as bench } from "../../src/bench/cli.ts";
 
 const OPTS = { sanitizeResources: false, sanitizeOps: false };
 
-async function run(
-  args: string[],
-): Promise<{ code: number; out: string[]; err: string[] }> {
-  const out: string[] = [];
-  const err: string[] = [];
-  const log = console.log;
-  const error = console.error;
-  console.log = (...a: unknown[]) => out.push(a.join(" "));
-  console.error = (...a: unknown[]) => err.push(a.join(" "));
-  try {
-    return { code: await bench(args), out, err };
-  } finally {
-    console.log = log;
-    console.error = error;
-  }
+function run(args: string[]) {
+  return captured(() => bench(args));
 }
 
 Deno.test({

@@ -3,6 +3,7 @@
 // stats.clear.* through `cmapctl -C`, read-only refusals, and
 // `logging.debug` written through cmap changing a daemon's log.
 import { assert, assertEquals } from "./_assert.ts";
+import { captured } from "./_capture.ts";
 import { TestCluster, waitFor } from "./_cluster.ts";
 import { CmapClient, type CmapValue } from "../../src/client/cmap.ts";
 import { main as cmapctl } from "../../src/admin/cmapctl.ts";
@@ -11,17 +12,8 @@ const OPTS = { sanitizeResources: false, sanitizeOps: false };
 const TIMEOUT_MS = 15_000;
 
 async function ctl(args: string[]): Promise<{ code: number; out: string[] }> {
-  const out: string[] = [];
-  const log = console.log;
-  const error = console.error;
-  console.log = (...a: unknown[]) => out.push(a.join(" "));
-  console.error = (...a: unknown[]) => out.push(a.join(" "));
-  try {
-    return { code: await cmapctl(args), out };
-  } finally {
-    console.log = log;
-    console.error = error;
-  }
+  const r = await captured(() => cmapctl(args));
+  return { code: r.code, out: r.all };
 }
 
 /** The value of `key`, or null when it does not exist (yet). */

@@ -1,6 +1,7 @@
 // cmap through a real daemon: the client's typed calls and tracking, and
 // `denosync cmapctl` (run in-process, its output captured).
 import { assert, assertEquals } from "./_assert.ts";
+import { captured } from "./_capture.ts";
 import { TestCluster, waitFor } from "./_cluster.ts";
 import { type CmapChange, CmapClient } from "../../src/client/cmap.ts";
 import { main as cmapctl } from "../../src/admin/cmapctl.ts";
@@ -8,17 +9,8 @@ import { main as cmapctl } from "../../src/admin/cmapctl.ts";
 const OPTS = { sanitizeResources: false, sanitizeOps: false };
 
 async function ctl(args: string[]): Promise<{ code: number; out: string[] }> {
-  const out: string[] = [];
-  const log = console.log;
-  const error = console.error;
-  console.log = (...a: unknown[]) => out.push(a.join(" "));
-  console.error = (...a: unknown[]) => out.push(a.join(" "));
-  try {
-    return { code: await cmapctl(args), out };
-  } finally {
-    console.log = log;
-    console.error = error;
-  }
+  const r = await captured(() => cmapctl(args));
+  return { code: r.code, out: r.all };
 }
 
 Deno.test({
