@@ -80,22 +80,37 @@ Deno.test({
         timeoutMs: 10_000,
         what: "node 3 to deliver the first messages",
       });
-      await Deno.writeTextFile(blockFile, "[0]");
-      // Blocked once node 3 drops its own sends (heartbeats at least).
-      await waitFor(async () => {
+      // A cut may fall where node 1 had nothing in flight: cut again (up to
+      // three times) until a retransmission was needed.
+      const dropped = async () => {
         try {
-          const v = await cmaps[2].get("stats.knet.tx_dropped.blocked");
-          return Number(v.value) > 0;
+          return Number(
+            (await cmaps[2].get("stats.knet.tx_dropped.blocked")).value,
+          );
         } catch {
-          return false;
+          return 0;
         }
-      }, { timeoutMs: 5000, what: "node 3 to drop sends on its blocked link" });
-      await Deno.writeTextFile(blockFile, "[]");
-      const upTo = sent + 200;
-      await waitFor(() => sent >= upTo, {
-        timeoutMs: 15_000,
-        what: "the stream to go on after the cut",
-      });
+      };
+      for (let attempt = 1; attempt <= 3; attempt++) {
+        const droppedBefore = await dropped();
+        await Deno.writeTextFile(blockFile, "[0]");
+        // Blocked once node 3 drops its own sends (heartbeats at least).
+        await waitFor(async () => (await dropped()) > droppedBefore, {
+          timeoutMs: 5000,
+          what: "node 3 to drop sends on its blocked link",
+        });
+        await Deno.writeTextFile(blockFile, "[]");
+        const upTo = sent + 200;
+        await waitFor(() => sent >= upTo, {
+          timeoutMs: 15_000,
+          what: "the stream to go on after the cut",
+        });
+        const grew = await waitFor(
+          async () => (await retx(cmaps)) > retxBefore,
+          { timeoutMs: 3000, what: "stats.srp.mcast_retx to grow" },
+        ).then(() => true, () => false);
+        if (grew) break;
+      }
       sending = false;
       await stream;
       await waitFor(() => delivered3 >= sent, {
