@@ -95,6 +95,14 @@ export class CpgError extends Error {
 }
 
 /** Options of `CpgClient.initialize`. */
+/** How long an operation keeps retrying TRY_AGAIN before it rejects. */
+export interface RetryOptions {
+  timeoutMs?: number;
+}
+
+/** Sync after a membership change takes milliseconds; 10 s is generous. */
+const JOIN_LEAVE_RETRY_MS = 10_000;
+
 export interface CpgClientOptions {
   /** The daemon's IPC socket (default: `defaultSocketPath()`). */
   socketPath?: string;
@@ -147,15 +155,26 @@ export class CpgClient {
     return this.#conn.closed;
   }
 
-  /** Joins `group` (`cpg_join`). */
-  async join(group: string): Promise<void> {
-    await this.#call({ fn: "join", flags: 0, group });
+  /**
+   * Joins `group` (`cpg_join`). While the ring synchronises after a
+   * membership change the daemon answers TRY_AGAIN (as Corosync does); that
+   * is retried for up to `timeoutMs` (default 10 s) so callers need not loop
+   * themselves. Other errors reject at once.
+   */
+  async join(group: string, options: RetryOptions = {}): Promise<void> {
+    await this.#retryTryAgain(
+      () => this.#call({ fn: "join", flags: 0, group }),
+      options.timeoutMs ?? JOIN_LEAVE_RETRY_MS,
+    );
     this.#group = group;
   }
 
-  /** Leaves the joined group (`cpg_leave`). */
-  async leave(): Promise<void> {
-    await this.#call({ fn: "leave" });
+  /** Leaves the joined group (`cpg_leave`), retrying TRY_AGAIN as `join`. */
+  async leave(options: RetryOptions = {}): Promise<void> {
+    await this.#retryTryAgain(
+      () => this.#call({ fn: "leave" }),
+      options.timeoutMs ?? JOIN_LEAVE_RETRY_MS,
+    );
     this.#group = null;
   }
 
@@ -178,21 +197,12 @@ export class CpgClient {
   /** `mcast`, retrying after TRY_AGAIN with a short back-off. */
   async mcastRetry(
     message: Uint8Array,
-    options: { guarantee?: Guarantee; timeoutMs?: number } = {},
+    options: { guarantee?: Guarantee } & RetryOptions = {},
   ): Promise<void> {
-    const end = performance.now() + (options.timeoutMs ?? 30_000);
-    let waitMs = 1;
-    for (;;) {
-      try {
-        return await this.mcast(message, options);
-      } catch (e) {
-        if (
-          !(e instanceof CpgError) || !e.tryAgain || performance.now() > end
-        ) throw e;
-        await new Promise((r) => setTimeout(r, waitMs));
-        waitMs = Math.min(50, waitMs * 2);
-      }
-    }
+    await this.#retryTryAgain(
+      () => this.mcast(message, options),
+      options.timeoutMs ?? 30_000,
+    );
   }
 
   /** Current members of `group` (`cpg_membership_get`). */
@@ -265,6 +275,23 @@ export class CpgClient {
   /** Leaves and disconnects (`cpg_finalize`). */
   async finalize(): Promise<void> {
     await this.#conn.close();
+  }
+
+  /** Runs `op` until it does not fail with TRY_AGAIN, backing off 1-50 ms. */
+  async #retryTryAgain<T>(op: () => Promise<T>, timeoutMs: number): Promise<T> {
+    const end = performance.now() + timeoutMs;
+    let waitMs = 1;
+    for (;;) {
+      try {
+        return await op();
+      } catch (e) {
+        if (
+          !(e instanceof CpgError) || !e.tryAgain || performance.now() > end
+        ) throw e;
+        await new Promise((r) => setTimeout(r, waitMs));
+        waitMs = Math.min(50, waitMs * 2);
+      }
+    }
   }
 
   async #call(req: CpgRequest): Promise<Uint8Array> {
