@@ -69,9 +69,17 @@ Deno.test({
       let sent = 0;
       let sending = true;
       // A steady stream: whatever node 1 multicasts on the token's last
-      // rotation before the cut never reaches node 3.
+      // rotation before the cut never reaches node 3. At most IN_FLIGHT
+      // messages ahead of node 3's receiver: this one test process runs
+      // both clients, and on a loaded machine an unbounded sender would let
+      // node 3 queue deliveries until the receiver counts as stuck.
+      const IN_FLIGHT = 1000;
       const stream = (async () => {
         while (sending) {
+          if (sent - delivered3 >= IN_FLIGHT) {
+            await new Promise((r) => setTimeout(r, 2));
+            continue;
+          }
           await sender!.mcastRetry(msg);
           sent++;
         }
@@ -126,6 +134,8 @@ Deno.test({
       // Same ring: the cut was repaired by retransmission, not membership.
       assertEquals(after[0].ringId, before.ringId);
       assert((await retx(cmaps)) > retxBefore);
+    } catch (e) {
+      throw new Error(`${(e as Error).stack}\n${c.logs([1, 2, 3])}`);
     } finally {
       await sender?.finalize().catch(() => {});
       await receiver?.finalize().catch(() => {});
