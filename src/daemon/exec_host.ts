@@ -56,7 +56,8 @@ export class ExecHost {
   #pending = new Map<string, (reply: IpcReply) => void>();
   /** Multicasts the runtime could not take yet, in order. */
   #backlog: Extract<ExecAction, { type: "mcast" }>[] = [];
-  #ticker: ReturnType<typeof setInterval>;
+  /** Armed only while the executive wants a `tick` (idle daemons sleep). */
+  #ticker: ReturnType<typeof setTimeout> | undefined;
   #control: DaemonNodeControl | undefined;
   /** Engine timers (node control "timer") not yet fired. */
   #timers = new Set<ReturnType<typeof setTimeout>>();
@@ -82,9 +83,6 @@ export class ExecHost {
       confchg: (change, reason) =>
         this.#step({ type: "confchg", change, reason }),
     });
-    this.#ticker = setInterval(() => {
-      if (this.exec.needsTick) this.#step({ type: "tick" });
-    }, TICK_MS);
   }
 
   /** Opens the IPC socket and attaches the executive to the runtime. */
@@ -142,7 +140,7 @@ export class ExecHost {
   async close(): Promise<void> {
     if (this.#closed) return;
     this.#closed = true;
-    clearInterval(this.#ticker);
+    clearTimeout(this.#ticker);
     for (const t of this.#timers) clearTimeout(t);
     this.#timers.clear();
     for (const resolve of this.#pending.values()) {
@@ -252,6 +250,18 @@ export class ExecHost {
       this.#inStep = false;
     }
     for (const a of actions) this.#perform(a);
+    this.#armTick();
+  }
+
+  /** Schedules one `tick` in TICK_MS when a sync step answered "again". */
+  #armTick(): void {
+    if (this.#ticker !== undefined || this.#closed || !this.exec.needsTick) {
+      return;
+    }
+    this.#ticker = setTimeout(() => {
+      this.#ticker = undefined;
+      if (this.exec.needsTick) this.#step({ type: "tick" });
+    }, TICK_MS);
   }
 
   /**

@@ -3,7 +3,10 @@
  * drives the Totem core, wired together from a loaded configuration. Shared
  * by `denosync run` and the ring benchmark (scripts/ring_bench.ts).
  */
-import { toTotemOptions } from "../config/daemon_config.ts";
+import {
+  type InterfaceConfig,
+  toTotemOptions,
+} from "../config/daemon_config.ts";
 import type { LoadedConfig } from "../config/load.ts";
 import type { Logger } from "../log/logger.ts";
 // Frame crypto (and with it node:crypto) is imported only when crypto is
@@ -108,6 +111,7 @@ export async function openNode(options: OpenNodeOptions): Promise<OpenNode> {
     mcastAddr: cfg.totem.interfaces.map((i) => i.mcastaddr ?? ""),
     linkMode: cfg.totem.linkMode,
     linkPriorities: cfg.totem.interfaces.map((i) => i.knetLinkPriority),
+    ...knetHeartbeat(cfg.totem.interfaces[0], totem.tokenMs),
     crypto,
     testBlockFile: options.testBlockFile,
     onFrame: (bytes: Uint8Array) => runtime?.receive(bytes),
@@ -138,5 +142,40 @@ export async function openNode(options: OpenNodeOptions): Promise<OpenNode> {
       rt.shutdown();
       await transport.close();
     },
+  };
+}
+
+/** corosync.conf(5) `knet_pong_count` default, used in the timing formulas. */
+const KNET_PONG_COUNT_DEFAULT = 2;
+
+/**
+ * Link heartbeat timing of link 0 as Corosync derives it when unset
+ * (corosync.conf(5)): `knet_ping_interval = token / (knet_pong_count * 2)`,
+ * `knet_ping_timeout = token / knet_pong_count`, from the effective token.
+ * At rest the heartbeats are most of a daemon's traffic, so this is also
+ * what keeps an idle daemon's CPU low (issue 6).
+ */
+export function knetHeartbeat(
+  link: InterfaceConfig | undefined,
+  tokenMs: number,
+): { pingIntervalMs: number; pingTimeoutMs: number; pongCount?: number } {
+  const pongs = link?.knetPongCount ?? KNET_PONG_COUNT_DEFAULT;
+  const derivedTimeout = Math.max(2, Math.floor(tokenMs / pongs));
+  const interval = link?.knetPingIntervalMs ??
+    Math.max(
+      1,
+      Math.min(
+        Math.floor(tokenMs / (pongs * 2)),
+        Math.floor((link?.knetPingTimeoutMs ?? derivedTimeout) / 2),
+      ),
+    );
+  const timeout = link?.knetPingTimeoutMs ??
+    Math.max(derivedTimeout, 2 * interval);
+  return {
+    pingIntervalMs: interval,
+    pingTimeoutMs: timeout,
+    ...(link?.knetPongCount !== undefined
+      ? { pongCount: link.knetPongCount }
+      : {}),
   };
 }
