@@ -58,11 +58,12 @@ export async function openNode(options: OpenNodeOptions): Promise<OpenNode> {
   const cfg = loaded.config;
   const nodeIds = cfg.nodelist.map((n) => n.nodeid);
   const totemOptions = toTotemOptions(cfg);
-  // An unset netmtu on a loopback-only cluster gets the larger loopback
-  // frame, as knet's PMTUd would find (src/net/netmtu.ts).
+  // An unset netmtu gets larger frames on loopback and with knet, as
+  // Corosync's knet would send (src/net/netmtu.ts).
   totemOptions.netmtu = effectiveNetmtu(
     totemOptions.netmtu,
     cfg.nodelist.map((n) => n.ringAddrs),
+    cfg.totem.transportSetting,
   );
   const totem = resolveTotemConfig(totemOptions, nodeIds.length);
   logger.log(

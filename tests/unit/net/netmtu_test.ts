@@ -3,6 +3,7 @@ import {
   DEFAULT_NETMTU,
   effectiveNetmtu,
   isLoopbackAddress,
+  KNET_NETMTU,
   LOOPBACK_NETMTU,
 } from "../../../src/net/netmtu.ts";
 import { frameBytesForMtu } from "../../../src/totem/pg/totem_pg.ts";
@@ -36,6 +37,22 @@ Deno.test("effectiveNetmtu() keeps a configured value and picks the loopback siz
   assert.equal(effectiveNetmtu(undefined, []), DEFAULT_NETMTU);
   assert.equal(effectiveNetmtu(1500, lo), 1500);
   assert.equal(effectiveNetmtu(9000, mixed), 9000);
+});
+
+Deno.test("effectiveNetmtu() gives knet off loopback frames of six full 1500-byte fragments", () => {
+  const net = [["10.0.0.1"], ["10.0.0.2"]];
+  assert.equal(KNET_NETMTU, 8900);
+  // IP payload of the frame: six fragments of 1480 bytes each.
+  assert.equal((KNET_NETMTU - 20) % 1480, 0);
+  assert.equal(effectiveNetmtu(undefined, net, "knet"), KNET_NETMTU);
+  assert.equal(effectiveNetmtu(undefined, net, "udpu"), DEFAULT_NETMTU);
+  assert.equal(effectiveNetmtu(undefined, net, "udp"), DEFAULT_NETMTU);
+  // Loopback keeps its own bound, and a configured value always wins.
+  assert.equal(
+    effectiveNetmtu(undefined, [["127.0.0.1"]], "knet"),
+    LOOPBACK_NETMTU,
+  );
+  assert.equal(effectiveNetmtu(1500, net, "knet"), 1500);
 });
 
 Deno.test("LOOPBACK_NETMTU datagrams stay under the 8 KiB slab the kernel charges", () => {
