@@ -190,6 +190,17 @@ function cryptoLines(key: string | null): string {
     : `    crypto_cipher: aes256\n    crypto_hash: sha256\n    keyfile: ${key}\n`;
 }
 
+/**
+ * DENOSYNC_BENCH_TOTEM="netmtu: 8000; max_messages: 30" tries other totem
+ * settings on the denosync side only (experiments; the table is meant for
+ * defaults).
+ */
+function extraTotemLines(): string {
+  const extra = Deno.env.get("DENOSYNC_BENCH_TOTEM");
+  if (extra === undefined || extra.trim() === "") return "";
+  return extra.split(";").map((l) => `    ${l.trim()}\n`).join("");
+}
+
 async function denosyncCluster(
   root: string,
   key: string | null,
@@ -198,9 +209,9 @@ async function denosyncCluster(
   const conf = `${dir}/corosync.conf`;
   await Deno.writeTextFile(
     conf,
-    `totem {\n    version: 2\n    cluster_name: bench\n    transport: udpu\n    token: ${TOKEN}\n    consensus: ${CONSENSUS}\n${
+    `totem {\n    version: 2\n    cluster_name: bench\n    transport: knet\n    token: ${TOKEN}\n    consensus: ${CONSENSUS}\n${
       cryptoLines(key)
-    }}\n${nodelist()}logging {\n    to_stderr: yes\n}\n`,
+    }${extraTotemLines()}}\n${nodelist()}logging {\n    to_stderr: yes\n}\n`,
   );
   const children = new Map<number, Deno.ChildProcess>();
   return {
@@ -401,7 +412,10 @@ async function throughput(
   size: number,
   senders: "one" | "all",
   durationMs: number,
-): Promise<{ msgsPerSec: number; mbPerSec: number; bad: number }> {
+): Promise<
+  { msgsPerSec: number; mbPerSec: number; bad: number; rcvbufDrops: number }
+> {
+  const dropsBefore = await rcvbufErrors();
   const runId = (Date.now() & 0xfff) * 4096 + runCounter++;
   await Promise.all(
     agents.map((a) => a.call({ cmd: "listen", runId, senders: agents.length })),
@@ -434,7 +448,39 @@ async function throughput(
     msgsPerSec: median(rx.map((r) => r.msgsPerSec)),
     mbPerSec: median(rx.map((r) => r.mbPerSec)),
     bad: rx.reduce((n, r) => n + r.gaps + r.duplicates + r.outOfOrder, 0),
+    rcvbufDrops: (await rcvbufErrors()) - dropsBefore,
   };
+}
+
+/**
+ * Datagrams the kernels of all node namespaces dropped because a UDP
+ * socket's receive buffer was full (`Udp: RcvbufErrors`, /proc/net/snmp):
+ * what a run cost in loss that the protocol then had to repair.
+ */
+async function rcvbufErrors(): Promise<number> {
+  let sum = 0;
+  for (let i = 1; i <= NODES; i++) {
+    const snmp = await sh([
+      "ip",
+      "netns",
+      "exec",
+      NS(i),
+      "cat",
+      "/proc/net/snmp",
+    ]);
+    sum += snmpCounter(snmp, "Udp", "RcvbufErrors");
+  }
+  return sum;
+}
+
+/** One counter of /proc/net/snmp's "Proto: names" / "Proto: values" pairs. */
+export function snmpCounter(snmp: string, proto: string, name: string): number {
+  const lines = snmp.split("\n").filter((l) => l.startsWith(`${proto}: `));
+  if (lines.length < 2) return 0;
+  const names = lines[0].split(/\s+/).slice(1);
+  const values = lines[1].split(/\s+/).slice(1);
+  const i = names.indexOf(name);
+  return i < 0 ? 0 : Number(values[i]);
 }
 
 // ---------------------------------------------------------------- /proc
@@ -546,7 +592,11 @@ async function measureEngine(
         say(
           `${engine}: ${label}: ${r.msgsPerSec.toFixed(0)} msgs/s, ${
             r.mbPerSec.toFixed(1)
-          } MB/s${r.bad ? `, ${r.bad} gaps/dups/reorders!` : ""}`,
+          } MB/s${r.bad ? `, ${r.bad} gaps/dups/reorders!` : ""}${
+            r.rcvbufDrops > 0
+              ? `, ${r.rcvbufDrops} datagrams dropped by full receive buffers`
+              : ""
+          }`,
         );
         record(`${label}`, "msgs/s", "higher", r.msgsPerSec);
       }

@@ -1,7 +1,11 @@
 // The side-by-side table: medians per engine and the advantage ratio, the
 // right way round for "more is better" and "less is better" rows.
 import assert from "node:assert/strict";
-import { formatTable, type Row } from "../../../scripts/bench/side_by_side.ts";
+import {
+  formatTable,
+  type Row,
+  snmpCounter,
+} from "../../../scripts/bench/side_by_side.ts";
 
 Deno.test("side-by-side table: medians and ratios", () => {
   const rows: Row[] = [
@@ -35,4 +39,20 @@ Deno.test("side-by-side table: medians and ratios", () => {
   assert.equal(lines[3], "| latency 1 KiB p50 | ms | 0.200 | 0.400 | 2.00x |");
   assert.equal(lines[4], "| idle RSS per daemon | MB | 50.0 | - | - |");
   assert.match(lines.at(-1)!, /medians of 3 run\(s\)/);
+});
+
+Deno.test("snmpCounter reads one counter of /proc/net/snmp", () => {
+  const snmp = [
+    "Ip: Forwarding DefaultTTL",
+    "Ip: 1 64",
+    "Udp: InDatagrams NoPorts InErrors OutDatagrams RcvbufErrors SndbufErrors",
+    "Udp: 1200 3 17 900 15 0",
+    "UdpLite: InDatagrams NoPorts InErrors OutDatagrams RcvbufErrors SndbufErrors",
+    "UdpLite: 0 0 0 0 99 0",
+    "",
+  ].join("\n");
+  assert.equal(snmpCounter(snmp, "Udp", "RcvbufErrors"), 15);
+  assert.equal(snmpCounter(snmp, "UdpLite", "RcvbufErrors"), 99);
+  assert.equal(snmpCounter(snmp, "Udp", "NoSuchCounter"), 0);
+  assert.equal(snmpCounter("", "Udp", "RcvbufErrors"), 0);
 });
