@@ -125,6 +125,7 @@ export async function openNode(options: OpenNodeOptions): Promise<OpenNode> {
       options.onLinkChange?.(c);
     },
   });
+  logReceiveBuffers(logger, transport.receiveBuffers);
   const rt = new NodeRuntime({
     nodeId,
     nodes: nodeIds,
@@ -144,6 +145,35 @@ export async function openNode(options: OpenNodeOptions): Promise<OpenNode> {
       await transport.close();
     },
   };
+}
+
+/**
+ * One line per socket: the receive buffer we got, or why the kernel default
+ * stays (then bursts are more likely to be dropped and retransmitted).
+ */
+function logReceiveBuffers(
+  logger: Logger,
+  buffers: Transport["receiveBuffers"],
+): void {
+  for (const { link, socket, result } of buffers) {
+    if (result.ok) {
+      logger.log(
+        "info",
+        "KNET",
+        // Linux reports twice the size asked for (bookkeeping included).
+        `link ${link} ${socket}: receive buffer ${
+          (result.bytes / 2 / 1048576).toFixed(1)
+        } MiB${result.forced ? "" : " (not root: at most net.core.rmem_max)"}`,
+      );
+    } else {
+      logger.log(
+        "notice",
+        "KNET",
+        `link ${link} ${socket}: receive buffer left at the kernel default (${result.reason}); ` +
+          "bursts may be dropped and retransmitted. Run with the permissions of `deno task denosync` or raise net.core.rmem_default",
+      );
+    }
+  }
 }
 
 /** corosync.conf(5) `knet_pong_count` default, used in the timing formulas. */

@@ -46,6 +46,11 @@ import {
   type PacketKind,
   WIRE_LINKS_MAX,
 } from "./wire.ts";
+import {
+  raiseReceiveBuffer,
+  RECEIVE_BUFFER_BYTES as SOCKET_RECEIVE_BUFFER_BYTES,
+  type ReceiveBufferResult,
+} from "./socket_buffer.ts";
 
 export type { LinkChange, LinkChangeReason, LinkMode } from "./links.ts";
 
@@ -119,6 +124,11 @@ export interface TransportOptions {
   blockUnlistedIps?: boolean;
   /** Data datagrams queued per link before drops; default 1024. */
   sendQueueMax?: number;
+  /**
+   * Kernel receive buffer to ask for on every socket (socket_buffer.ts);
+   * default `SOCKET_RECEIVE_BUFFER_BYTES`, 0 keeps the kernel's default.
+   */
+  receiveBufferBytes?: number;
   /** When present, every datagram (heartbeats included) is sealed. */
   crypto?: TransportCrypto;
   /** A frame from `from` passed every check. `bytes` is the caller's to keep. */
@@ -223,6 +233,12 @@ interface LocalLink {
 /** UDP transport for one node: links, heartbeats, queues and checks. */
 export class Transport {
   readonly nodeId: number;
+  /** What `open` got when it asked for larger kernel receive buffers. */
+  readonly receiveBuffers: {
+    link: number;
+    socket: string;
+    result: ReceiveBufferResult;
+  }[] = [];
   readonly mode: "udpu" | "udp";
   readonly #table: LinkTable;
   readonly #links: ReadonlyMap<number, LocalLink>;
@@ -284,6 +300,27 @@ export class Transport {
       throw e;
     }
     const transport = new Transport(options, plan, opened);
+    const bufferBytes = options.receiveBufferBytes ??
+      SOCKET_RECEIVE_BUFFER_BYTES;
+    if (bufferBytes > 0) {
+      for (const ll of opened) {
+        const socks: [string, Deno.NetAddr][] = [["unicast", ll.addr]];
+        if (ll.mcast !== null) {
+          socks.push(["multicast", {
+            transport: "udp",
+            hostname: ll.mcast.group.hostname,
+            port: ll.mcast.group.port,
+          }]);
+        }
+        for (const [kind, a] of socks) {
+          transport.receiveBuffers.push({
+            link: ll.link,
+            socket: `${kind} ${formatAddr(a)}`,
+            result: raiseReceiveBuffer(a.hostname, a.port, bufferBytes),
+          });
+        }
+      }
+    }
     transport.#blocked = blocked;
     transport.#start();
     return transport;

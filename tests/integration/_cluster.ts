@@ -1,6 +1,7 @@
 // Starts real denosync daemons on loopback for integration tests and always
 // stops them. Readiness comes from each daemon's status file, never a sleep.
 import { type DaemonStatus, readStatus } from "../../src/daemon/status.ts";
+import { LIBC_PATHS } from "../../src/net/socket_buffer.ts";
 
 const MAIN = new URL("../../main.ts", import.meta.url).href;
 
@@ -132,6 +133,8 @@ logging {
         "--allow-net",
         `--allow-read=${this.root}`,
         `--allow-write=${this.root}`,
+        // As `deno task denosync`: larger UDP receive buffers via libc.
+        `--allow-ffi=${LIBC_PATHS.join(",")}`,
         "--allow-env",
         "--allow-sys=networkInterfaces,hostname",
         MAIN,

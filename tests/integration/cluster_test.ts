@@ -27,6 +27,12 @@ Deno.test({
           .test(log),
         log,
       );
+      // With the product's permissions the socket buffer is raised (root:
+      // 8 MiB; otherwise up to net.core.rmem_max), never left as it was.
+      assert(
+        /link 0 unicast 127\.0\.0\.1:\d+: receive buffer \d+\.\d MiB/.test(log),
+        log,
+      );
       c.start(3);
       const st = await c.waitRing([1, 2, 3]);
       assertEquals(st[0].members, [1, 2, 3]);
