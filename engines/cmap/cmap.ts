@@ -159,6 +159,7 @@ export class CmapEngine implements Engine {
   #joinCounts = new Map<number, number>();
   #clearHandler: CmapStatsClearHandler | null = null;
   #writeHooks: { prefix: string; hook: CmapWriteHook }[] = [];
+  #readHooks: { prefix: string; hook: () => void }[] = [];
 
   constructor() {
     const handlers: Record<string, RequestHandler> = {};
@@ -209,6 +210,30 @@ export class CmapEngine implements Engine {
    */
   addWriteHook(prefix: string, hook: CmapWriteHook): void {
     this.#writeHooks.push({ prefix, hook });
+  }
+
+  /**
+   * Calls `hook` before every client get, iteration or track_add that can
+   * see keys under `prefix` (the key or prefix asked for lies under it, or
+   * it lies under what was asked), so the daemon can refresh keys it keeps
+   * only on demand (the statistics).
+   */
+  addReadHook(prefix: string, hook: () => void): void {
+    this.#readHooks.push({ prefix, hook });
+  }
+
+  #beforeRead(keyOrPrefix: string): void {
+    for (const { prefix, hook } of this.#readHooks) {
+      if (overlaps(keyOrPrefix, prefix)) hook();
+    }
+  }
+
+  /** True while some client tracks a key or prefix overlapping `prefix`. */
+  hasTracksOverlapping(prefix: string): boolean {
+    for (const t of this.#tracks.values()) {
+      if (overlaps(t.key, prefix)) return true;
+    }
+    return false;
   }
 
   /** OK, or the status of the first hook refusing this change. */
@@ -317,6 +342,7 @@ export class CmapEngine implements Engine {
       }
       case "get": {
         if (keyNameProblem(req.key) !== null) return err(CsError.INVALID_PARAM);
+        this.#beforeRead(req.key);
         const raw = this.#map.get(req.key);
         if (raw === undefined) return err(CsError.NOT_EXIST);
         return { status: CsError.OK, payload: encodeRawValue(raw) };
@@ -336,6 +362,7 @@ export class CmapEngine implements Engine {
         return { status: CsError.OK, payload: encodeRawValue(raw) };
       }
       case "iter":
+        if (prefixProblem(req.prefix) === null) this.#beforeRead(req.prefix);
         return this.#reqIter(req.prefix, req.after);
       case "track_add": {
         if (prefixProblem(req.key) !== null) return err(CsError.INVALID_PARAM);
@@ -353,6 +380,8 @@ export class CmapEngine implements Engine {
         if (mine >= CMAP_TRACKS_PER_CONN_MAX) {
           return err(CsError.NO_RESOURCES);
         }
+        // The tracker's baseline is the current values.
+        this.#beforeRead(req.key);
         const handle = this.#allocHandle();
         this.#tracks.set(handle, {
           conn: r.conn,
@@ -484,4 +513,9 @@ export class CmapEngine implements Engine {
       );
     }
   }
+}
+
+/** True when a key or prefix `a` and a prefix `b` can name a common key. */
+function overlaps(a: string, b: string): boolean {
+  return a.startsWith(b) || b.startsWith(a);
 }

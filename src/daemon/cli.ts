@@ -42,7 +42,10 @@ other failure at start.`;
 
 const DEFAULT_CONFIG = "/etc/corosync/corosync.conf";
 const DEFAULT_RUN_DIR = "/var/run/denosync";
+/** How often the status is recomputed (written only when it changed). */
 const STATUS_PERIOD_MS = 1000;
+/** Longest time between two writes of an unchanged status file. */
+const STATUS_REFRESH_MS = 10_000;
 /** File name of the IPC socket in the run dir. */
 export const SOCKET_NAME = "denosync.sock";
 
@@ -224,12 +227,16 @@ export async function main(args: string[]): Promise<number> {
       procName: procNameFromProc,
     });
     cmap.setStatsClearHandler((what) => statsFeed.clear(what));
+    // Fresh statistics for every client read; the timer only for trackers.
+    cmap.addReadHook("stats.", () => statsFeed.publish());
     statsFeed.start();
     feed = statsFeed;
   }
   const rt = runtime;
   let publishing = false;
   let again = false;
+  let lastStatus = "";
+  let lastStatusMs = 0;
   const publish = async (): Promise<void> => {
     if (publishing) {
       again = true;
@@ -260,9 +267,20 @@ export async function main(args: string[]): Promise<number> {
             ...transport.stats.rejected,
             pg_bad_frame: rt.pg.rejectedFrames,
           },
-          updatedMs: Date.now(),
+          updatedMs: 0,
         };
+        // Unchanged content is rewritten only every STATUS_REFRESH_MS: the
+        // file's timestamp then still shows the daemon alive, and an idle
+        // daemon does not touch the disk every second.
+        const content = JSON.stringify(status);
+        const now = Date.now();
+        if (
+          content === lastStatus && now - lastStatusMs < STATUS_REFRESH_MS
+        ) continue;
+        status.updatedMs = now;
         await writeStatus(runDir, status);
+        lastStatus = content;
+        lastStatusMs = now;
       } while (again);
     } catch (e) {
       logger.log(

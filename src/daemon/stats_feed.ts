@@ -1,8 +1,12 @@
 /**
- * The statistics publisher (an edge): once a period it copies the counters
- * of the Totem core, the transport and the IPC server into cmap's read-only
- * `stats.*` keys, under Corosync's names (`exec/stats.c`), so
- * `denosync cmapctl -m stats`-style tooling and trackers see them:
+ * The statistics publisher (an edge): it copies the counters of the Totem
+ * core, the transport and the IPC server into cmap's read-only `stats.*`
+ * keys, under Corosync's names (`exec/stats.c`), so `denosync cmapctl -m
+ * stats`-style tooling and trackers see them. Like Corosync, which computes
+ * its stats map when it is read, it works on demand: the daemon calls
+ * `publish` before every client read that can see `stats.*` (cmap's read
+ * hook), and the period timer publishes only while some client tracks a
+ * key there, so an idle daemon does no statistics work at all:
  *
  * - `stats.srp.*`: orf_token_tx/rx, memb_*_tx/rx, mcast_tx/rx/retx, the
  *   state counters, consensus_timeouts, rx_msg_dropped, continuous_gather,
@@ -55,6 +59,11 @@ export const STATS_CLEAR_TARGETS: readonly string[] = [
 export interface StatsTarget {
   setInternal(key: string, value: CmapValue): void;
   deleteInternal(key: string): boolean;
+  /**
+   * True while a client tracks keys that overlap `prefix`; without it the
+   * period timer always publishes.
+   */
+  hasTracksOverlapping?(prefix: string): boolean;
 }
 
 /** Where the counters come from (the daemon's runtime, transport, server). */
@@ -137,11 +146,17 @@ export class StatsFeed {
     this.#sources = sources;
   }
 
-  /** Publishes now and then every `periodMs`, until `stop`. */
+  /**
+   * Publishes now, then every `periodMs` while someone tracks `stats.*`
+   * (see the module comment), until `stop`.
+   */
   start(periodMs = STATS_PERIOD_MS_DEFAULT): void {
     if (this.#ticker !== undefined) return;
     this.publish();
-    this.#ticker = setInterval(() => this.publish(), periodMs);
+    this.#ticker = setInterval(() => {
+      const tracked = this.#target.hasTracksOverlapping?.("stats.") ?? true;
+      if (tracked) this.publish();
+    }, periodMs);
   }
 
   /** Stops the periodic publishing (the keys stay as they were). */

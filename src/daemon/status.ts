@@ -1,6 +1,8 @@
 /**
  * The daemon's status file (`<run-dir>/status.json`): a snapshot of ring,
- * members and links, rewritten atomically on every change and every second.
+ * members and links, rewritten atomically when it changed (membership and
+ * link changes at once, anything else within a second) and at least every
+ * 10 s (`updatedMs` then shows the daemon alive).
  * The demo and the integration tests read it to wait for readiness; the IPC
  * admin tools (later issues) will ask the daemon directly.
  */

@@ -297,3 +297,28 @@ Deno.test("StatsFeed.clear() zeroes the named counters and refuses unknown names
   assert.equal(fake.knetCleared, 1);
   assert.equal(cmap.num("stats.ipcs.service2.4242.1.requests"), 0n);
 });
+
+Deno.test("StatsFeed.start() publishes at once, then on its period only while stats.* is tracked", async () => {
+  const fake = new Fake();
+  let tracked = false;
+  const asked: string[] = [];
+  const cmap = Object.assign(new FakeCmap(), {
+    hasTracksOverlapping(prefix: string) {
+      asked.push(prefix);
+      return tracked;
+    },
+  });
+  const feed = new StatsFeed(cmap, fake.sources());
+  feed.start(5);
+  try {
+    assert.equal(feed.passes, 1);
+    const deadline = (ms: number) => new Promise((r) => setTimeout(r, ms));
+    while (asked.length < 3) await deadline(5);
+    assert.equal(feed.passes, 1, "untracked: the timer published");
+    assert.ok(asked.every((p) => p === "stats."));
+    tracked = true;
+    while (feed.passes < 3) await deadline(5);
+  } finally {
+    feed.stop();
+  }
+});

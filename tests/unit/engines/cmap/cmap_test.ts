@@ -468,3 +468,39 @@ Deno.test("cmap: seedCmap loads the config into the registry's engine", () => {
     value: 3000,
   });
 });
+
+Deno.test("read hooks run before reads that can see their prefix, and only those", () => {
+  const { cmap } = setup();
+  let refreshed = 0;
+  cmap.addReadHook("stats.", () => {
+    refreshed++;
+    // What the hook writes is what the read returns.
+    cmap.setInternal("stats.srp.orf_token_rx", {
+      type: "uint64",
+      value: BigInt(refreshed),
+    });
+  });
+  assert.deepEqual(get(cmap, "stats.srp.orf_token_rx"), {
+    type: "uint64",
+    value: 1n,
+  });
+  req(cmap, { fn: "iter", prefix: "stats.srp.", after: "" });
+  req(cmap, { fn: "iter", prefix: "", after: "" }); // everything
+  req(cmap, { fn: "iter", prefix: "st", after: "" });
+  assert.equal(refreshed, 4);
+  // Reads that cannot see stats.* leave the hook alone.
+  get(cmap, "runtime.local_node_id");
+  req(cmap, { fn: "iter", prefix: "totem.", after: "" });
+  set(cmap, "stats_like.key", { type: "uint8", value: 1 });
+  assert.equal(refreshed, 4);
+  // A tracker's baseline is fresh too, and tracks are visible to the daemon.
+  assert.equal(cmap.hasTracksOverlapping("stats."), false);
+  req(cmap, {
+    fn: "track_add",
+    flags: CMAP_TRACK.MODIFY | CMAP_TRACK.PREFIX,
+    key: "stats.knet.",
+  });
+  assert.equal(refreshed, 5);
+  assert.equal(cmap.hasTracksOverlapping("stats."), true);
+  assert.equal(cmap.hasTracksOverlapping("totem."), false);
+});
