@@ -761,7 +761,7 @@ if (import.meta.main) {
       durationMs: Number(v.duration) * 1000,
       sizes: [64, 1024, 8192, 65536],
       latency: 2000,
-      idleMs: 10_000,
+      idleMs: 30_000,
     };
   const haveCorosync =
     await sh(["sh", "-c", "command -v corosync"], true) !== "";
