@@ -312,12 +312,19 @@ Deno.test("StatsFeed.start() publishes at once, then on its period only while st
   feed.start(5);
   try {
     assert.equal(feed.passes, 1);
-    const deadline = (ms: number) => new Promise((r) => setTimeout(r, ms));
-    while (asked.length < 3) await deadline(5);
+    // Polls with a bound, so a broken timer fails instead of hanging.
+    const until = async (ok: () => boolean, what: string) => {
+      const end = performance.now() + 5000;
+      while (!ok()) {
+        assert.ok(performance.now() < end, `timed out waiting for ${what}`);
+        await new Promise((r) => setTimeout(r, 5));
+      }
+    };
+    await until(() => asked.length >= 3, "three timer rounds");
     assert.equal(feed.passes, 1, "untracked: the timer published");
     assert.ok(asked.every((p) => p === "stats."));
     tracked = true;
-    while (feed.passes < 3) await deadline(5);
+    await until(() => feed.passes >= 3, "two tracked passes");
   } finally {
     feed.stop();
   }
