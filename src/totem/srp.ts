@@ -89,8 +89,12 @@ export interface SrpStats {
   mcastRetx: number;
   /** Tokens received [orf_token_rx]. */
   tokensRx: number;
-  /** Tokens passed on, retransmissions excluded [orf_token_tx]. */
+  /**
+   * Tokens sent, retransmissions and a held token's release included, as
+   * Corosync counts them [orf_token_tx].
+   */
   tokensTx: number;
+  /** Of those, resends of the last token (timer or hold release). */
   tokenRetransmits: number;
   membJoinTx: number;
   membJoinRx: number;
@@ -1123,6 +1127,7 @@ export class Srp {
 
   #tokenRetransmit(): void {
     if (this.#savedToken === null) return;
+    this.stats.tokensTx++;
     this.stats.tokenRetransmits++;
     this.#emit({
       type: "transmit",

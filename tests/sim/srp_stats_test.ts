@@ -64,3 +64,37 @@ Deno.test("Srp.stats count membership frames and the token rotation time (sim)",
   s.runUntil(3500);
   assert(srp.stats.tokensRx > 0, "counting stopped after clearStats()");
 });
+
+Deno.test("orf_token_tx counts every token sent, a held token's release included (sim)", () => {
+  // No application traffic: the ring goes idle and the representative
+  // (node 1) holds the token, releasing it from its hold timer.
+  const s = new Simulation({
+    seed: 78,
+    nodes: 3,
+    durationMs: 20_000,
+    app: { intervalMs: 0 },
+  });
+  s.runUntil(5000);
+  const before = [1, 2, 3].map((id) => ({ ...stats(s, id) }));
+  s.runUntil(15_000);
+  for (const id of [1, 2, 3]) {
+    const b = before[id - 1];
+    const st = stats(s, id);
+    const rx = st.tokensRx - b.tokensRx;
+    const tx = st.tokensTx - b.tokensTx;
+    const retx = st.tokenRetransmits - b.tokenRetransmits;
+    assert(rx > 0, `node ${id}: no tokens on an idle ring`);
+    // Every token a node gets it sends on once (for the rep: on its hold
+    // timer), plus the resends its retransmit timer made.
+    assert(
+      tx >= rx - 1 && tx <= rx + 1 + retx,
+      `node ${id}: rx ${rx} tx ${tx}`,
+    );
+    assert(retx <= tx, `node ${id}: retransmits are part of tx`);
+  }
+  // The ring was idle enough to hold: the rep's releases are retransmits.
+  assert(
+    stats(s, 1).tokenRetransmits - before[0].tokenRetransmits > 0,
+    "the representative never held the token",
+  );
+});
