@@ -195,9 +195,14 @@ export function raiseReceiveBuffer(
   }
   const lib = openLibc();
   if (lib === null) {
+    const permitted = LIBC_PATHS.some((path) =>
+      Deno.permissions.querySync({ name: "ffi", path }).state === "granted"
+    );
     return {
       ok: false,
-      reason: `no FFI permission for libc (one of ${LIBC_PATHS.join(", ")})`,
+      reason: permitted
+        ? `no libc at ${LIBC_PATHS.join(", ")}`
+        : `no FFI permission for libc (one of ${LIBC_PATHS.join(", ")})`,
     };
   }
   try {
