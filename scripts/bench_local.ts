@@ -14,6 +14,7 @@
 import { main as bench } from "../src/bench/cli.ts";
 import { readStatus } from "../src/daemon/status.ts";
 import { daemonCommand, demoConfig } from "../src/demo/cli.ts";
+import { totemLinesFromEnv } from "./bench/totem_env.ts";
 
 const NODES = 3;
 const READY_TIMEOUT_MS = 30_000;
@@ -67,13 +68,7 @@ try {
     }
     text = text.replace("totem {\n", `totem {\n    netmtu: ${netmtu}\n`);
   }
-  // DENOSYNC_BENCH_TOTEM="window_size: 100; max_messages: 40" tries
-  // other totem settings.
-  const extra = Deno.env.get("DENOSYNC_BENCH_TOTEM");
-  if (extra !== undefined) {
-    const lines = extra.split(";").map((l) => `    ${l.trim()}\n`).join("");
-    text = text.replace("totem {\n", `totem {\n${lines}`);
-  }
+  text = text.replace("totem {\n", `totem {\n${totemLinesFromEnv()}`);
   await Deno.writeTextFile(conf, text);
   const dirs: string[] = [];
   for (let id = 1; id <= NODES; id++) {

@@ -24,6 +24,7 @@
  */
 import { parseArgs } from "node:util";
 import { median } from "../../src/bench/workloads.ts";
+import { totemLinesFromEnv } from "./totem_env.ts";
 import type {
   LatencyResult,
   ReceiverResult,
@@ -190,17 +191,6 @@ function cryptoLines(key: string | null): string {
     : `    crypto_cipher: aes256\n    crypto_hash: sha256\n    keyfile: ${key}\n`;
 }
 
-/**
- * DENOSYNC_BENCH_TOTEM="netmtu: 8000; max_messages: 30" tries other totem
- * settings on the denosync side only (experiments; the table is meant for
- * defaults).
- */
-function extraTotemLines(): string {
-  const extra = Deno.env.get("DENOSYNC_BENCH_TOTEM");
-  if (extra === undefined || extra.trim() === "") return "";
-  return extra.split(";").map((l) => `    ${l.trim()}\n`).join("");
-}
-
 async function denosyncCluster(
   root: string,
   key: string | null,
@@ -211,7 +201,7 @@ async function denosyncCluster(
     conf,
     `totem {\n    version: 2\n    cluster_name: bench\n    transport: knet\n    token: ${TOKEN}\n    consensus: ${CONSENSUS}\n${
       cryptoLines(key)
-    }${extraTotemLines()}}\n${nodelist()}logging {\n    to_stderr: yes\n}\n`,
+    }${totemLinesFromEnv()}}\n${nodelist()}logging {\n    to_stderr: yes\n}\n`,
   );
   const children = new Map<number, Deno.ChildProcess>();
   return {

@@ -107,16 +107,18 @@ interface Libc {
   getsockname(fd: number): Uint8Array | null;
 }
 
-let libc: Libc | null | undefined;
+let libc: { lib: Libc } | { reason: string } | undefined;
 
-/** libc's socket calls, or null when FFI is not permitted. */
-function openLibc(): Libc | null {
+/** libc's socket calls, or why they cannot be had (opened once). */
+function openLibc(): { lib: Libc } | { reason: string } {
   if (libc !== undefined) return libc;
-  libc = null;
+  const list = LIBC_PATHS.join(", ");
+  libc = { reason: `no FFI permission for libc (one of ${list})` };
   for (const path of LIBC_PATHS) {
     if (Deno.permissions.querySync({ name: "ffi", path }).state !== "granted") {
       continue;
     }
+    libc = { reason: `no libc at ${list}` };
     let lib;
     try {
       lib = Deno.dlopen(path, {
@@ -137,7 +139,7 @@ function openLibc(): Libc | null {
       continue; // not on this system
     }
     const s = lib.symbols;
-    libc = {
+    const calls: Libc = {
       setsockopt(fd, level, name, value) {
         const v = new Int32Array([value]);
         return s.setsockopt(fd, level, name, new Uint8Array(v.buffer), 4);
@@ -163,6 +165,7 @@ function openLibc(): Libc | null {
           : null;
       },
     };
+    libc = { lib: calls };
     break;
   }
   return libc;
@@ -193,18 +196,9 @@ export function raiseReceiveBuffer(
   if (want === null) {
     return { ok: false, reason: `${hostname} is not an IP literal` };
   }
-  const lib = openLibc();
-  if (lib === null) {
-    const permitted = LIBC_PATHS.some((path) =>
-      Deno.permissions.querySync({ name: "ffi", path }).state === "granted"
-    );
-    return {
-      ok: false,
-      reason: permitted
-        ? `no libc at ${LIBC_PATHS.join(", ")}`
-        : `no FFI permission for libc (one of ${LIBC_PATHS.join(", ")})`,
-    };
-  }
+  const opened = openLibc();
+  if (!("lib" in opened)) return { ok: false, reason: opened.reason };
+  const lib = opened.lib;
   try {
     const fd = findSocket(lib, want);
     if (fd === null) {

@@ -6,6 +6,7 @@ import {
   type Row,
   snmpCounter,
 } from "../../../scripts/bench/side_by_side.ts";
+import { totemLinesFromEnv } from "../../../scripts/bench/totem_env.ts";
 
 Deno.test("side-by-side table: medians and ratios", () => {
   const rows: Row[] = [
@@ -55,4 +56,13 @@ Deno.test("snmpCounter reads one counter of /proc/net/snmp", () => {
   assert.equal(snmpCounter(snmp, "UdpLite", "RcvbufErrors"), 99);
   assert.equal(snmpCounter(snmp, "Udp", "NoSuchCounter"), 0);
   assert.equal(snmpCounter("", "Udp", "RcvbufErrors"), 0);
+});
+
+Deno.test("totemLinesFromEnv turns DENOSYNC_BENCH_TOTEM into totem lines", () => {
+  assert.equal(totemLinesFromEnv(undefined), "");
+  assert.equal(totemLinesFromEnv(" ; "), "");
+  assert.equal(
+    totemLinesFromEnv("netmtu: 8900; max_messages: 30;"),
+    "    netmtu: 8900\n    max_messages: 30\n",
+  );
 });
