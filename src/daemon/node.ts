@@ -16,6 +16,7 @@ import { effectiveNetmtu } from "../net/netmtu.ts";
 import { Transport } from "../net/transport.ts";
 import { WIRE_HEADER_BYTES } from "../net/wire.ts";
 import { resolveTotemConfig } from "../totem/config.ts";
+import { peekType } from "../totem/codec.ts";
 import { NodeRuntime } from "./node_runtime.ts";
 
 /** A problem that stops the node from starting, caused by its settings. */
@@ -115,6 +116,7 @@ export async function openNode(options: OpenNodeOptions): Promise<OpenNode> {
     ...knetHeartbeat(cfg.totem.interfaces[0], totem.tokenMs),
     crypto,
     testBlockFile: options.testBlockFile,
+    testFrameKind: peekType,
     onFrame: (bytes: Uint8Array) => runtime?.receive(bytes),
     onLinkChange: (c) => {
       logger.log(

@@ -138,12 +138,36 @@ export interface TransportOptions {
   /** A datagram was dropped; `source` is "addr:port" as received. */
   onReject?(reason: string, source: string): void;
   /**
-   * Test hook: a file holding a JSON list of link numbers, polled every
-   * `BLOCK_POLL_MS`. Blocked links neither send nor receive, like a dead NIC.
-   * A missing file blocks nothing; unparsable content keeps the last list.
+   * Test hook: a file polled every `BLOCK_POLL_MS`. A JSON list of link
+   * numbers blocks those links: they neither send nor receive, like a dead
+   * NIC. An object `{"links": [..], "dropReceived": {"links": [..],
+   * "frames": [..], "every": N}}` also drops every Nth (default: every)
+   * received data frame of the named kinds (as `testFrameKind` names them)
+   * on those links: steady loss of one message type, which a whole-link cut
+   * cannot produce on demand. A missing file blocks nothing; unparsable
+   * content keeps the last rules.
    */
   testBlockFile?: string;
+  /** Names a data frame's kind for `dropReceived` (the daemon: Totem type). */
+  testFrameKind?(frame: Uint8Array): string | null;
 }
+
+/** What the test block file asks for (see `TransportOptions.testBlockFile`). */
+export interface BlockRules {
+  /** Links cut both ways. */
+  links: ReadonlySet<number>;
+  /** Links on which every `every`th received frame of `frames` kinds drops. */
+  dropReceived: {
+    links: ReadonlySet<number>;
+    frames: ReadonlySet<string>;
+    every: number;
+  };
+}
+
+const NO_BLOCK: BlockRules = {
+  links: new Set(),
+  dropReceived: { links: new Set(), frames: new Set(), every: 1 },
+};
 
 /** One (peer, link) as `Transport.linkStatus` reports it. */
 export interface LinkStatus extends LinkSnapshot {
@@ -254,7 +278,10 @@ export class Transport {
   readonly #onLinkChange: ((change: LinkChange) => void) | undefined;
   readonly #onReject: ((reason: string, source: string) => void) | undefined;
   readonly #testBlockFile: string | undefined;
-  #blocked: ReadonlySet<number> = new Set();
+  readonly #testFrameKind: ((frame: Uint8Array) => string | null) | undefined;
+  #block: BlockRules = NO_BLOCK;
+  /** Frames `dropReceived` matched so far: drops every `every`th. */
+  #dropMatched = 0;
   #closed = false;
   #closing: Promise<void> | null = null;
   #heartbeat: ReturnType<typeof setInterval> | undefined;
@@ -286,9 +313,9 @@ export class Transport {
   static async open(options: TransportOptions): Promise<Transport> {
     const plan = planLinks(options);
     // A block file that exists before open() applies from the first datagram.
-    const blocked = options.testBlockFile === undefined
-      ? new Set<number>()
-      : await readBlockFile(options.testBlockFile) ?? new Set<number>();
+    const block = options.testBlockFile === undefined
+      ? NO_BLOCK
+      : await readBlockFile(options.testBlockFile) ?? NO_BLOCK;
     const opened: LocalLink[] = [];
     try {
       for (const p of plan.links) {
@@ -321,7 +348,7 @@ export class Transport {
         }
       }
     }
-    transport.#blocked = blocked;
+    transport.#block = block;
     transport.#start();
     return transport;
   }
@@ -357,6 +384,7 @@ export class Transport {
     this.#onLinkChange = options.onLinkChange;
     this.#onReject = options.onReject;
     this.#testBlockFile = options.testBlockFile;
+    this.#testFrameKind = options.testFrameKind;
   }
 
   #start(): void {
@@ -423,7 +451,7 @@ export class Transport {
 
   /** Link numbers the test hook currently blocks, ascending. */
   get blockedLinks(): number[] {
-    return [...this.#blocked].sort((a, b) => a - b);
+    return [...this.#block.links].sort((a, b) => a - b);
   }
 
   /**
@@ -546,7 +574,7 @@ export class Transport {
       assert(ll !== undefined && dst !== undefined, "status of a bound link");
       return {
         ...s,
-        enabled: !this.#blocked.has(s.link),
+        enabled: !this.#block.links.has(s.link),
         src: formatAddr(ll.addr),
         dst: formatAddr(dst),
       };
@@ -624,7 +652,7 @@ export class Transport {
 
   #enqueue(ll: LocalLink, lane: "control" | "data", item: Outgoing): void {
     if (this.#closed) return this.#dropTx("closed");
-    if (this.#blocked.has(ll.link)) return this.#dropTx("blocked");
+    if (this.#block.links.has(ll.link)) return this.#dropTx("blocked");
     const queue = lane === "control" ? ll.control : ll.data;
     const max = lane === "control" ? CONTROL_QUEUE_MAX : this.#sendQueueMax;
     if (queue.length >= max) return this.#dropTx("queue_full");
@@ -718,7 +746,7 @@ export class Transport {
   /** Checks one datagram and dispatches it; every refusal is counted. */
   #accept(ll: LocalLink, datagram: Uint8Array, source: Deno.Addr): void {
     if (this.#closed) return;
-    if (this.#blocked.has(ll.link)) {
+    if (this.#block.links.has(ll.link)) {
       this.#stats.rxBlocked++;
       return;
     }
@@ -777,6 +805,10 @@ export class Transport {
 
     switch (header.kind) {
       case "data":
+        if (this.#dropsReceived(ll.link, body)) {
+          this.#stats.rxBlocked++;
+          return;
+        }
         this.#onFrame(body.slice(), header.sender);
         return;
       case "ping":
@@ -812,37 +844,77 @@ export class Transport {
     count(this.#stats.txDropped, reason);
   }
 
+  #dropsReceived(link: number, frame: Uint8Array): boolean {
+    const drop = this.#block.dropReceived;
+    if (!drop.links.has(link) || this.#testFrameKind === undefined) {
+      return false;
+    }
+    const kind = this.#testFrameKind(frame);
+    if (kind === null || !drop.frames.has(kind)) return false;
+    return ++this.#dropMatched % drop.every === 0;
+  }
+
   async #pollBlockFile(path: string): Promise<void> {
-    const blocked = await readBlockFile(path);
-    if (blocked !== null) this.#blocked = blocked;
+    const block = await readBlockFile(path);
+    if (block !== null) this.#block = block;
   }
 }
 
 /**
- * Reads the test hook's list of blocked links: empty when the file is
- * missing, null (keep the last list) when it cannot be read or parsed.
+ * Reads the test hook's rules: none when the file is missing, null (keep the
+ * last rules) when it cannot be read or parsed.
  */
-async function readBlockFile(path: string): Promise<Set<number> | null> {
+async function readBlockFile(path: string): Promise<BlockRules | null> {
   let text: string;
   try {
     text = await Deno.readTextFile(path);
   } catch (e) {
-    return e instanceof Deno.errors.NotFound ? new Set() : null;
+    return e instanceof Deno.errors.NotFound ? NO_BLOCK : null;
   }
-  let value: unknown;
   try {
-    value = JSON.parse(text);
+    return parseBlockRules(JSON.parse(text));
   } catch {
-    // A writer may be half-way through: keep the last list.
+    // A writer may be half-way through: keep the last rules.
     return null;
   }
+}
+
+/** Validates the block file's JSON; null when it is not a known shape. */
+export function parseBlockRules(value: unknown): BlockRules | null {
+  const linkSet = (v: unknown): Set<number> | null =>
+    Array.isArray(v) &&
+      v.every((n) => Number.isInteger(n) && n >= 0 && n < WIRE_LINKS_MAX)
+      ? new Set(v as number[])
+      : null;
+  if (Array.isArray(value)) {
+    const links = linkSet(value);
+    return links === null ? null : { ...NO_BLOCK, links };
+  }
+  if (typeof value !== "object" || value === null) return null;
+  const o = value as Record<string, unknown>;
+  const links = o.links === undefined ? new Set<number>() : linkSet(o.links);
+  if (links === null) return null;
+  if (o.dropReceived === undefined) return { ...NO_BLOCK, links };
+  const d = o.dropReceived as Record<string, unknown>;
+  if (typeof d !== "object" || d === null) return null;
+  const dropLinks = linkSet(d.links);
+  const frames = d.frames;
+  const every = d.every ?? 1;
   if (
-    !Array.isArray(value) ||
-    !value.every((v) => Number.isInteger(v) && v >= 0 && v < WIRE_LINKS_MAX)
+    dropLinks === null || !Array.isArray(frames) ||
+    !frames.every((f) => typeof f === "string") ||
+    !Number.isInteger(every) || (every as number) < 1
   ) {
     return null;
   }
-  return new Set(value as number[]);
+  return {
+    links,
+    dropReceived: {
+      links: dropLinks,
+      frames: new Set(frames as string[]),
+      every: every as number,
+    },
+  };
 }
 
 // ---------------------------------------------------------------------------

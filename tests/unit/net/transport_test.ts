@@ -5,6 +5,7 @@ import { FrameOpener, FrameSealer } from "../../../src/net/crypto.ts";
 import type { LinkChange } from "../../../src/net/links.ts";
 import {
   canonicalHost,
+  parseBlockRules,
   Transport,
   TransportError,
   type TransportNode,
@@ -454,6 +455,77 @@ Deno.test("Transport applies a block file that exists before open()", async () =
     assert.deepEqual(t.stats.txDropped, { blocked: 1 });
     t.send(2, UTF8.encode("x"));
     assert.deepEqual(t.stats.txDropped, { blocked: 2 });
+  } finally {
+    await closeAll(members);
+    await Deno.remove(blockFile);
+  }
+});
+
+Deno.test("parseBlockRules() reads link lists and receive-drop rules, refuses the rest", () => {
+  const list = parseBlockRules([0, 2]);
+  assert.deepEqual([...list!.links], [0, 2]);
+  assert.equal(list!.dropReceived.links.size, 0);
+  const rules = parseBlockRules({
+    links: [1],
+    dropReceived: { links: [0], frames: ["mcast"], every: 3 },
+  });
+  assert.deepEqual([...rules!.links], [1]);
+  assert.deepEqual([...rules!.dropReceived.links], [0]);
+  assert.deepEqual([...rules!.dropReceived.frames], ["mcast"]);
+  assert.equal(rules!.dropReceived.every, 3);
+  assert.equal(
+    parseBlockRules({ dropReceived: { links: [0], frames: ["x"] } })!
+      .dropReceived.every,
+    1,
+  );
+  for (
+    const bad of [
+      null,
+      "0",
+      [-1],
+      [0.5],
+      [8],
+      { links: "0" },
+      { dropReceived: [0] },
+      { dropReceived: { links: [0] } },
+      { dropReceived: { links: [0], frames: [1] } },
+      { dropReceived: { links: [0], frames: ["mcast"], every: 0 } },
+    ]
+  ) {
+    assert.equal(parseBlockRules(bad), null, JSON.stringify(bad));
+  }
+});
+
+Deno.test("Transport drops every Nth received frame of a named kind on request", async () => {
+  const blockFile = await Deno.makeTempFile({ suffix: ".json" });
+  let members: Member[] = [];
+  try {
+    await Deno.writeTextFile(
+      blockFile,
+      JSON.stringify({
+        dropReceived: { links: [0], frames: ["lossy"], every: 2 },
+      }),
+    );
+    ({ members } = await openCluster(
+      1,
+      { nodes: loopbackNodes(2, 1), mode: "udpu", linkMode: "passive" },
+      (nodeId) =>
+        nodeId === 2
+          ? {
+            testBlockFile: blockFile,
+            testFrameKind: (f) => TEXT.decode(f).split(" ")[0],
+          }
+          : {},
+    ));
+    const [a, b] = members;
+    await waitFor(() => allUp(members), "link up");
+    for (let i = 1; i <= 6; i++) a.transport.send(2, UTF8.encode(`lossy ${i}`));
+    a.transport.send(2, UTF8.encode("kept 7"));
+    await waitFor(() => texts(b).includes("kept 7"), "the last frame");
+    // The 2nd, 4th and 6th lossy frame were dropped; other kinds all pass.
+    assert.deepEqual(texts(b), ["lossy 1", "lossy 3", "lossy 5", "kept 7"]);
+    assert.equal(b.transport.stats.rxBlocked, 3);
+    assert.deepEqual(b.transport.blockedLinks, []);
   } finally {
     await closeAll(members);
     await Deno.remove(blockFile);
