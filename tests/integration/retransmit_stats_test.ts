@@ -18,7 +18,7 @@ async function retx(clients: CmapClient[]): Promise<number> {
 }
 
 Deno.test({
-  name: "stats.srp.mcast_retx counts retransmissions after a short cut",
+  name: "stats.srp.mcast_retx counts retransmissions under injected loss",
   ...OPTS,
   fn: async () => {
     const c = await TestCluster.create({
