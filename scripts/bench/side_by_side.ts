@@ -5,6 +5,7 @@
  *
  *   sudo deno run -A scripts/bench/side_by_side.ts [--runs 3] [--duration 10]
  *        [--quick] [--only denosync|corosync] [--json FILE] [--cleanup]
+ *        [--keep-logs]
  *
  * Needs root: it creates network namespaces dsb-n1..3 (one per node) and
  * dsb-br (a bridge between them) with private addresses 10.213.0.1-3/24
@@ -13,8 +14,9 @@
  * Corosync comes from Debian (`apt-get install corosync libcpg-dev`); without
  * it only the denosync column is filled. Each Corosync runs under its own
  * mount namespace with private /run and /var/lib/corosync (it locks a
- * global pid file). Both engines: 3 nodes, UDP unicast (udpu / knet), token
- * 3650 ms, consensus 4380 ms, netmtu as the veth MTU gives (1500).
+ * global pid file). Both engines: 3 nodes, `transport: knet` (UDP unicast),
+ * token 3650 ms, consensus 4380 ms, veth MTU 1500; each engine picks its own
+ * frame size for knet (src/net/netmtu.ts for denosync).
  *
  * Workloads: one sender and all senders at 64 B, 1 KiB, 8 KiB, 64 KiB;
  * latency at 1 KiB; 1 KiB with 5 % random loss of node 3's datagrams
@@ -636,6 +638,7 @@ async function measureEngine(
     await waitMembers(agents[0], NODES, 30_000);
     const watch = waitMembers(agents[0], NODES - 1, 60_000);
     const killedAt = performance.timeOrigin + performance.now();
+    say(`DIAG offset ${(killedAt - Date.now()).toFixed(1)} wall ${new Date().toISOString()}`);
     await c.kill(3, "SIGKILL");
     const gone = (await watch) - killedAt;
     record("kill -9 -> new membership", "ms", "lower", gone);
@@ -732,6 +735,7 @@ if (import.meta.main) {
       only: { type: "string" },
       json: { type: "string" },
       cleanup: { type: "boolean", default: false },
+      "keep-logs": { type: "boolean", default: false },
     },
   }).values;
   if (Deno.uid() !== 0) {
@@ -743,6 +747,22 @@ if (import.meta.main) {
   if (v.cleanup) {
     await cleanupNetwork();
     Deno.exit(0);
+  }
+  // Check the tools before building anything: the loss workload needs nft
+  // half-way through a run, and failing there wastes the minutes before it.
+  const missing: string[] = [];
+  for (const tool of ["ip", "nft"]) {
+    if (await sh(["sh", "-c", `command -v ${tool}`], true) === "") {
+      missing.push(tool);
+    }
+  }
+  if (missing.length > 0) {
+    console.error(
+      `side_by_side: ${
+        missing.join(" and ")
+      } not found: install iproute2 and nftables (apt-get install iproute2 nftables)`,
+    );
+    Deno.exit(2);
   }
   const runs = v.quick ? 1 : Number(v.runs);
   const plan: Plan = v.quick
@@ -814,5 +834,9 @@ if (import.meta.main) {
       JSON.stringify({ date: started.toISOString(), runs, rows }, null, 2),
     );
   }
-  await Deno.remove(root, { recursive: true }).catch(() => {});
+  if (v["keep-logs"]) {
+    console.error(`side_by_side: daemon logs kept under ${root}`);
+  } else {
+    await Deno.remove(root, { recursive: true }).catch(() => {});
+  }
 }

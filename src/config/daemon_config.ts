@@ -177,6 +177,8 @@ export interface TotemSection {
   maxNetworkDelayMs?: number;
   netmtu?: number;
   cancelTokenHoldOnRetransmit?: boolean;
+  /** `totem.unreachable_fails_fast` (denosync; no = Corosync's behaviour). */
+  unreachableFailsFast?: boolean;
   /** `totem.fast_token_retransmit_min` (denosync; 0 = Corosync's timing). */
   fastTokenRetransmitMinMs?: number;
   /** Effective cipher (after `secauth`). */
@@ -409,6 +411,7 @@ export function toTotemOptions(cfg: DaemonConfig): TotemOptions {
   };
   for (const spec of TIMER_KEYS) copy(spec.field);
   copy("cancelTokenHoldOnRetransmit");
+  copy("unreachableFailsFast");
   return options;
 }
 
@@ -777,6 +780,8 @@ function readTotem(r: FlatReader, ctx: TotemContext): TotemSection {
   }
   const cancelHold = r.bool("totem.cancel_token_hold_on_retransmit");
   if (cancelHold !== undefined) totem.cancelTokenHoldOnRetransmit = cancelHold;
+  const failFast = r.bool("totem.unreachable_fails_fast");
+  if (failFast !== undefined) totem.unreachableFailsFast = failFast;
   const nodeid = r.int("totem.nodeid", { min: 1, unit: "node id" });
   if (nodeid !== undefined) {
     totem.nodeid = nodeid;

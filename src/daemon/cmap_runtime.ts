@@ -44,6 +44,7 @@ export const RUNTIME_TOTEM_KEYS: readonly (readonly [
   ["max_messages", "maxMessages"],
   ["miss_count_const", "missCountConst"],
   ["cancel_token_hold_on_retransmit", "cancelTokenHoldOnRetransmit"],
+  ["unreachable_fails_fast", "unreachableFailsFast"],
   ["fast_token_retransmit_min", "fastTokenRetransmitMinMs"],
   ["netmtu", "netmtu"],
 ];

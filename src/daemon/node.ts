@@ -124,6 +124,13 @@ export async function openNode(options: OpenNodeOptions): Promise<OpenNode> {
         "KNET",
         `link ${c.link} to node ${c.nodeId} is ${c.up ? "up" : "down"}`,
       );
+      // A peer is unreachable once its last link is down; the core fails
+      // it without waiting for consensus if the token is lost meanwhile.
+      const reachable = c.up ||
+        transport.linkStatus().some((s) =>
+          s.nodeId === c.nodeId && s.connected
+        );
+      runtime?.reachability(c.nodeId, reachable);
       options.onLinkChange?.(c);
     },
   });

@@ -69,6 +69,7 @@ const REASON_TEXT: Record<TransitionReason, string> = {
   merge_detect: "merge of another ring",
   node_left: "node left cleanly",
   fail_to_recv: "failed to receive",
+  unreachable: "node unreachable on every link",
   commit_token: "commit token",
   recovery_done: "recovery done",
   shutdown: "shutdown",
@@ -178,6 +179,11 @@ export class NodeRuntime {
   /** Hands a received datagram's payload to the core. */
   receive(bytes: Uint8Array): void {
     this.#step({ type: "frame", bytes });
+  }
+
+  /** The link layer's verdict on a peer (any link up, or none). */
+  reachability(node: number, reachable: boolean): void {
+    this.#step({ type: "reachability", node, reachable });
   }
 
   /**

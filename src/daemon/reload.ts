@@ -30,7 +30,8 @@
  *   `join`, `send_join`, `consensus`, `merge`, `downcheck`,
  *   `fail_recv_const`, `seqno_unchanged_const`, `window_size`,
  *   `max_messages`, `miss_count_const`, `heartbeat_failures_allowed`,
- *   `max_network_delay`, `cancel_token_hold_on_retransmit`, and
+ *   `max_network_delay`, `cancel_token_hold_on_retransmit`,
+ *   `unreachable_fails_fast`, and
  *   `config_version`. A timer already running keeps its old duration; the
  *   next one uses the new value;
  * - logging: `debug`, `logger_subsys.<S>.debug` and `to_stderr` take effect
@@ -166,6 +167,7 @@ const RELOADABLE_TOTEM = new Set([
   "heartbeat_failures_allowed",
   "max_network_delay",
   "cancel_token_hold_on_retransmit",
+  "unreachable_fails_fast",
   "fast_token_retransmit_min",
   "config_version",
 ]);

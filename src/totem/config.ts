@@ -28,6 +28,19 @@ export interface TotemConfig {
   netmtu: number;
   cancelTokenHoldOnRetransmit: boolean;
   /**
+   * Failing unreachable nodes at once in GATHER (denosync addition, config
+   * file `totem.unreachable_fails_fast`, default on). Once the token is
+   * lost, Corosync waits the whole consensus timeout for every member's
+   * join, also for one the link layer already knows to be gone (every link
+   * to it timed out its heartbeats). With this on, such a node is put in
+   * the fail set as soon as GATHER starts, or as soon as its last link goes
+   * down during GATHER, unless its join already arrived: the survivors
+   * re-form one consensus timeout sooner after a crash. Nothing changes in
+   * OPERATIONAL (the token timeout stays the failure detector), and a node
+   * failed this way merges back like one failed by the consensus timeout.
+   */
+  unreachableFailsFast: boolean;
+  /**
    * Fast token retransmission (denosync addition, no Corosync key; config
    * file `totem.fast_token_retransmit_min`, 0 turns it off). While the ring
    * carries traffic, the token we forwarded is retransmitted after
@@ -103,6 +116,7 @@ export function resolveTotemConfig(
     maxNetworkDelayMs: options.maxNetworkDelayMs ?? 50,
     netmtu,
     cancelTokenHoldOnRetransmit: options.cancelTokenHoldOnRetransmit ?? false,
+    unreachableFailsFast: options.unreachableFailsFast ?? true,
     fastTokenRetransmitMinMs: options.fastTokenRetransmitMinMs ?? 5,
     fastTokenRetransmitFactor: options.fastTokenRetransmitFactor ?? 3,
     sendQueueFramesMax: options.sendQueueFramesMax ??

@@ -214,6 +214,8 @@ export class Srp {
   #procSet: NodeId[];
   #failSet: NodeId[] = [];
   #consensus = new Set<NodeId>();
+  /** Peers the link layer reports down on every link (see #onReachability). */
+  #unreachable = new Set<NodeId>();
   #tokenRingIdSeq: number;
   #gatherReason: TransitionReason = "start";
   #failedToRecv = false;
@@ -412,6 +414,9 @@ export class Srp {
       case "sync_done":
         this.#waitingTransAck = false;
         break;
+      case "reachability":
+        this.#onReachability(event.node, event.reachable);
+        break;
       case "shutdown":
         this.#onShutdown();
         break;
@@ -489,6 +494,15 @@ export class Srp {
       this.stats.rejected++;
       this.#emit({ type: "rejected", reason: "not_member" });
       return;
+    }
+    // Heard from it directly: the link layer's "unreachable" is out of date
+    // (a restarted node's join can beat its first heartbeat round trip).
+    // Mcast and commit senders are not evidence: others forward those.
+    if (
+      this.#unreachable.size > 0 && msg.type !== "mcast" &&
+      msg.type !== "commit"
+    ) {
+      this.#unreachable.delete(msg.sender);
     }
     switch (msg.type) {
       case "token":
@@ -1262,6 +1276,8 @@ export class Srp {
     if (!this.#procSet.includes(this.nodeId)) {
       this.#procSet = sortedSet([...this.#procSet, this.nodeId]);
     }
+    // A new round: nobody has agreed yet, so every unreachable member goes.
+    this.#failUnreachable(this.#procSet.filter((id) => id !== this.nodeId));
     this.#sendJoin();
     this.#arm("join", this.#joinDelay());
     this.#arm("consensus", this.config.consensusMs);
@@ -1342,6 +1358,44 @@ export class Srp {
     const silent = this.#procSet.filter((id) => !this.#consensus.has(id));
     this.#failSet = sortedSet([...this.#failSet, ...silent]);
     this.#gatherEnter("consensus_timeout");
+  }
+
+  #onReachability(node: NodeId, reachable: boolean): void {
+    if (node === this.nodeId) return;
+    if (reachable) {
+      this.#unreachable.delete(node);
+      return;
+    }
+    this.#unreachable.add(node);
+    if (!this.#started || this.#stopped || this.#state !== "gather") return;
+    // Mid-round: a member whose join already arrived stays (it agreed).
+    if (this.#consensus.has(node)) return;
+    if (this.#failUnreachable([node])) this.#gatherEnter("unreachable");
+  }
+
+  /**
+   * Adds the `candidates` the link layer reports unreachable to the fail
+   * set instead of waiting for the consensus timeout to find them silent
+   * (`TotemConfig.unreachableFailsFast`). True when the fail set grew.
+   */
+  #failUnreachable(candidates: readonly NodeId[]): boolean {
+    if (!this.config.unreachableFailsFast || this.#unreachable.size === 0) {
+      return false;
+    }
+    const gone = candidates.filter((id) =>
+      this.#unreachable.has(id) && this.#procSet.includes(id) &&
+      !this.#failSet.includes(id)
+    );
+    if (gone.length === 0) return false;
+    assert(!gone.includes(this.nodeId), "never fail myself as unreachable");
+    this.#log(
+      "info",
+      `failing unreachable node(s) ${
+        gone.join(" ")
+      } at once: every link to them is down`,
+    );
+    this.#failSet = sortedSet([...this.#failSet, ...gone]);
+    return true;
   }
 
   #onJoin(join: JoinMsg): void {

@@ -151,6 +151,7 @@ export type TransitionReason =
   | "merge_detect"
   | "node_left"
   | "fail_to_recv"
+  | "unreachable"
   | "commit_token"
   | "recovery_done"
   | "shutdown";
@@ -176,6 +177,12 @@ export type SrpEvent =
   | { type: "send"; payload: Uint8Array; guarantee: Guarantee; sync?: boolean }
   /** Service sync finished: release application frames (TOTEM.md 8.1). */
   | { type: "sync_done" }
+  /**
+   * The link layer's verdict on a peer: unreachable once every link to it
+   * went down after being up (heartbeats timed out), reachable again when
+   * one comes back up. See `TotemConfig.unreachableFailsFast`.
+   */
+  | { type: "reachability"; node: NodeId; reachable: boolean }
   | { type: "shutdown" };
 
 /** Outputs of the core, to be performed by the driver in order. */

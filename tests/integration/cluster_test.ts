@@ -72,3 +72,47 @@ Deno.test({
     }
   },
 });
+
+Deno.test({
+  name: "kill -9: the survivors fail the unreachable node without waiting for consensus (and wait with unreachable_fails_fast: no)",
+  sanitizeResources: false,
+  sanitizeOps: false,
+  fn: async () => {
+    // Heartbeats time out after token / 2 (1000 ms), before the token does;
+    // a consensus timeout this long stands out against either.
+    const tokenMs = 2000, consensusMs = 6000;
+    for (const failFast of [true, false]) {
+      const c = await TestCluster.create({
+        nodes: 3,
+        tokenMs,
+        consensusMs,
+        totemExtra: failFast ? "" : "    unreachable_fails_fast: no",
+      });
+      try {
+        for (const id of [1, 2, 3]) c.start(id);
+        await c.waitRing([1, 2, 3]);
+        const t0 = performance.now();
+        await c.kill(3, "SIGKILL");
+        await c.waitRing([1, 2], 20_000);
+        const failoverMs = performance.now() - t0;
+        const log = c.node(1).log.join("");
+        if (failFast) {
+          assert(
+            failoverMs < tokenMs + consensusMs / 2,
+            `failover took ${failoverMs} ms:\n${log}`,
+          );
+          assert(/failing unreachable node\(s\) 3 at once/.test(log), log);
+        } else {
+          assert(
+            failoverMs > tokenMs / 2 + consensusMs,
+            `failover took only ${failoverMs} ms:\n${log}`,
+          );
+          assert(!/failing unreachable/.test(log), log);
+        }
+        assert(/members \[1 2\] joined \[-\] left \[3\]/.test(log), log);
+      } finally {
+        await c.stop();
+      }
+    }
+  },
+});

@@ -97,6 +97,11 @@ export class MiniNet {
     return this.#apply(id, { type: "send", payload, guarantee, sync });
   }
 
+  /** Tells node `id`'s core what its link layer thinks of `peer`. */
+  reachability(id: NodeId, peer: NodeId, reachable: boolean): void {
+    this.#apply(id, { type: "reachability", node: peer, reachable });
+  }
+
   /** Tells a node's core that service sync is complete. */
   syncDone(id: NodeId): void {
     this.#apply(id, { type: "sync_done" });

@@ -55,6 +55,73 @@ Deno.test("Srp re-forms without a crashed node and takes it back after restart",
   eq(r1, r2, "same ring");
 });
 
+Deno.test("Srp fails a crashed node its links report unreachable without waiting for consensus", () => {
+  for (const failFast of [true, false]) {
+    const net = new MiniNet([1, 2, 3], {
+      ...FAST,
+      unreachableFailsFast: failFast,
+    });
+    net.run(5000);
+    // The effective timers (token grows with token_coefficient).
+    const { tokenMs, consensusMs } = net.nodes.get(1)!.srp.config;
+    const crashAt = net.now;
+    net.crash(3);
+    // Heartbeats time out before the token does (ping timeout < token).
+    net.run(crashAt + 500);
+    net.reachability(1, 3, false);
+    net.reachability(2, 3, false);
+    // Token lost at most tokenMs after the crash; consensus would take
+    // another consensusMs to give up on node 3.
+    net.run(crashAt + tokenMs + 300);
+    for (const id of [1, 2]) {
+      const n = net.nodes.get(id)!;
+      if (failFast) {
+        eq(n.srp.state, "operational", `node ${id}`);
+        eq(n.srp.members, [1, 2], `node ${id}`);
+      } else {
+        eq(n.srp.state, "gather", `node ${id} (Corosync's timing)`);
+      }
+    }
+    net.run(crashAt + tokenMs + consensusMs + 500);
+    for (const id of [1, 2]) eq(net.nodes.get(id)!.srp.members, [1, 2]);
+  }
+});
+
+Deno.test("Srp fails a node that becomes unreachable during GATHER, and takes it back when it returns", () => {
+  const net = new MiniNet([1, 2, 3], FAST);
+  net.run(5000);
+  const crashAt = net.now;
+  net.crash(3);
+  net.run(crashAt + net.nodes.get(1)!.srp.config.tokenMs + 50);
+  eq(net.nodes.get(1)!.srp.state, "gather", "token lost");
+  net.reachability(1, 3, false);
+  net.run(net.now + 100);
+  for (const id of [1, 2]) {
+    eq(net.nodes.get(id)!.srp.state, "operational", `node ${id}`);
+    eq(net.nodes.get(id)!.srp.members, [1, 2], `node ${id}`);
+  }
+  // Restarted: its join is evidence enough, before any link comes back up.
+  net.boot(3);
+  net.run(net.now + 3000);
+  for (const [id, n] of net.nodes) {
+    eq(n.srp.state, "operational", `node ${id}`);
+    eq(n.srp.members, [1, 2, 3], `node ${id}`);
+  }
+});
+
+Deno.test("Srp ignores unreachability while OPERATIONAL: the token stays the failure detector", () => {
+  const net = new MiniNet([1, 2, 3], FAST);
+  net.run(5000);
+  const ring = net.nodes.get(1)!.srp.ringId;
+  net.reachability(1, 3, false);
+  net.reachability(2, 3, false);
+  net.run(net.now + 5000);
+  for (const [id, n] of net.nodes) {
+    eq(n.srp.state, "operational", `node ${id}`);
+    eq(n.srp.ringId, ring, `node ${id}: same ring`);
+  }
+});
+
 Deno.test("Srp shutdown lets the others re-form well before the token timeout", () => {
   const net = new MiniNet([1, 2, 3], FAST);
   net.run(5000);
