@@ -638,7 +638,6 @@ async function measureEngine(
     await waitMembers(agents[0], NODES, 30_000);
     const watch = waitMembers(agents[0], NODES - 1, 60_000);
     const killedAt = performance.timeOrigin + performance.now();
-    say(`DIAG offset ${(killedAt - Date.now()).toFixed(1)} wall ${new Date().toISOString()}`);
     await c.kill(3, "SIGKILL");
     const gone = (await watch) - killedAt;
     record("kill -9 -> new membership", "ms", "lower", gone);
