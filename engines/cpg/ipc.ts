@@ -140,7 +140,8 @@ export function requestFn(req: CpgRequest): number {
 
 /** Encodes a request payload (client side). */
 export function encodeCpgRequest(req: CpgRequest): Uint8Array {
-  const w = new ByteWriter(32);
+  // An mcast is sized exactly, so a large message is copied once.
+  const w = new ByteWriter(req.fn === "mcast" ? 1 + req.message.length : 32);
   switch (req.fn) {
     case "join":
       w.u32(req.flags).name(req.group);
