@@ -10,7 +10,8 @@
  *
  * - `stats.srp.*`: orf_token_tx/rx, memb_*_tx/rx, mcast_tx/rx/retx, the
  *   state counters, consensus_timeouts, rx_msg_dropped, continuous_gather,
- *   mtt_rx_token, time_since_token_last_received and
+ *   mtt_rx_token, time_since_token_last_received, unreachable_failed
+ *   (members failed early, `totem.unreachable_fails_fast`) and
  *   `stats.srp.rejected.<reason>` (frames the core refused, by reason);
  *   `stats.pg.msg_queue_avail`.
  * - `stats.knet.node<N>.link<L>.*`: enabled, connected, up/down counts,
@@ -237,6 +238,7 @@ export class StatsFeed {
       ["rx_msg_dropped", s.rxMsgDropped],
       // Ours beyond Corosync's list.
       ["token_retransmits", s.tokenRetransmits],
+      ["unreachable_failed", s.unreachableFailed],
       ["msgs_queued", s.mcastTx],
       ["msgs_delivered", s.ordersRx],
       ["rejected_total", s.rejected],

@@ -27,7 +27,10 @@ import type { ExecAction, ExecEvent, Executive } from "./executive.ts";
 
 /** Inputs of the stack: core events, IPC events and node control answers. */
 export type StackEvent =
-  | Extract<SrpEvent, { type: "start" | "frame" | "timer" | "shutdown" }>
+  | Extract<
+    SrpEvent,
+    { type: "start" | "frame" | "timer" | "shutdown" | "reachability" }
+  >
   | Extract<
     ExecEvent,
     {
@@ -102,6 +105,7 @@ export class ServiceStack {
       case "frame":
       case "timer":
       case "shutdown":
+      case "reachability":
         this.#core(this.pg.step(event, nowMs));
         break;
       case "ipc_open":

@@ -191,6 +191,8 @@ class SimNode {
   probe: ProbeEngine | null = null;
   paused = false;
   pauseBuffer: PausedEvent[] = [];
+  /** Link-layer verdicts heard while paused: the latest per peer. */
+  pausedVerdicts = new Map<NodeId, boolean>();
   timers = new Map<TimerName, number>();
   /** Never reset: a timer event of an older incarnation never matches. */
   timerGen = 0;
@@ -503,6 +505,7 @@ export class CpgSimulation {
     host.epoch++;
     host.paused = false;
     host.pauseBuffer = [];
+    host.pausedVerdicts.clear();
     host.timers.clear();
     host.trigger = null;
     host.tickPending = false;
@@ -566,6 +569,7 @@ export class CpgSimulation {
     host.epoch++;
     host.paused = false;
     host.pauseBuffer = [];
+    host.pausedVerdicts.clear();
     host.timers.clear();
     host.trigger = null;
     for (const c of host.clients) this.#endClient(c, "crashed");
@@ -581,9 +585,19 @@ export class CpgSimulation {
     }
   }
 
+  #reachability(host: SimNode, peer: NodeId, reachable: boolean): void {
+    this.#step(host, { type: "reachability", node: peer, reachable });
+  }
+
   #resume(host: SimNode): void {
     host.paused = false;
     this.#log(host.id, "resumed");
+    // Verdicts are not network events: the core hears them first.
+    const verdicts = [...host.pausedVerdicts].sort((a, b) => a[0] - b[0]);
+    host.pausedVerdicts.clear();
+    for (const [peer, reachable] of verdicts) {
+      this.#reachability(host, peer, reachable);
+    }
     const now = this.clock.nowMs;
     for (const e of host.pauseBuffer) {
       if (e.kind === "frame") {
@@ -652,6 +666,14 @@ export class CpgSimulation {
         });
         break;
       }
+      case "reachability": {
+        const host = this.#host(f.observer);
+        if (!host.up) return;
+        this.#log(f.observer, describeFault(f));
+        if (host.paused) host.pausedVerdicts.set(f.peer, f.reachable);
+        else this.#reachability(host, f.peer, f.reachable);
+        break;
+      }
       default:
         unreachable(f);
     }
@@ -673,6 +695,10 @@ export class CpgSimulation {
       host.trigger = null;
       if (host.paused) this.#resume(host);
       if (!host.up) this.#boot(host, "kept");
+      // The link layer sees everyone again.
+      for (const peer of this.nodes) {
+        if (peer !== id) this.#reachability(host, peer, true);
+      }
     }
   }
 

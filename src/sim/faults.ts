@@ -1,7 +1,9 @@
 /**
  * Fault schedules (TOTEM.md 9.2). A `FaultPlan` is plain data: timed network
  * rules, crashes (optionally at a chosen protocol point), restarts with stable
- * storage kept, lost or rolled back, and process pauses. `generateFaultPlan`
+ * storage kept, lost or rolled back, process pauses, and verdicts of the
+ * link layer that may be wrong (a live peer called unreachable: failing a
+ * node is always safe, so EVS must hold whatever they say). `generateFaultPlan`
  * derives one from a seeded `Prng`, so a seed names a whole run.
  */
 import type { Prng } from "../lib/prng.ts";
@@ -19,7 +21,8 @@ export type FaultKind =
   | "oneway"
   | "crash"
   | "pause"
-  | "tokenloss";
+  | "tokenloss"
+  | "unreachable";
 
 /** Every fault kind, in the order `all` expands to. */
 export const FAULT_KINDS: readonly FaultKind[] = [
@@ -32,6 +35,7 @@ export const FAULT_KINDS: readonly FaultKind[] = [
   "crash",
   "pause",
   "tokenloss",
+  "unreachable",
 ];
 
 /**
@@ -80,6 +84,14 @@ export type FaultEvent =
     readonly kind: "pause";
     readonly node: NodeId;
     readonly durationMs: number;
+  }
+  | {
+    readonly atMs: number;
+    /** `observer`'s link layer reports `peer` (un)reachable. */
+    readonly kind: "reachability";
+    readonly observer: NodeId;
+    readonly peer: NodeId;
+    readonly reachable: boolean;
   };
 
 /** A whole fault schedule, ordered by time. */
@@ -342,6 +354,39 @@ export function generateFaultPlan(options: FaultPlanOptions): FaultPlan {
         }
         break;
       }
+      case "unreachable": {
+        // Verdicts independent of the network: often wrong on purpose.
+        // Half the episodes have every other node give up on one peer (a
+        // crash as the link layer sees it), the rest one observer alone.
+        const n = 2 + rng.int(5);
+        for (let c = 0; c < n; c++) {
+          const peer = rng.pick(nodes);
+          const observers = rng.chance(0.5)
+            ? nodes.filter((x) => x !== peer)
+            : [rng.pick(nodes.filter((x) => x !== peer))];
+          const at = startAt();
+          const back = Math.min(d, at + Math.floor(between(50, 3 * token)));
+          for (const observer of observers) {
+            events.push(
+              {
+                atMs: at,
+                kind: "reachability",
+                observer,
+                peer,
+                reachable: false,
+              },
+              {
+                atMs: back,
+                kind: "reachability",
+                observer,
+                peer,
+                reachable: true,
+              },
+            );
+          }
+        }
+        break;
+      }
     }
   }
   // Stable sort by time: same-time events keep their generation order.
@@ -383,5 +428,9 @@ export function describeFault(e: FaultEvent): string {
       } (storage ${e.storage})`;
     case "pause":
       return `pause node ${e.node} for ${e.durationMs}ms`;
+    case "reachability":
+      return `node ${e.observer}: links to node ${e.peer} ${
+        e.reachable ? "up" : "down"
+      }`;
   }
 }

@@ -115,6 +115,8 @@ export class NodeHost {
   #timers = new Map<TimerName, number>();
   #timerGen = 0;
   #pauseBuffer: PausedEvent[] = [];
+  /** Link-layer verdicts heard while paused: the latest per peer. */
+  #pausedVerdicts = new Map<NodeId, boolean>();
   #counter = 0;
 
   constructor(options: NodeHostOptions) {
@@ -157,6 +159,7 @@ export class NodeHost {
     this.#counter = 0;
     this.paused = false;
     this.#pauseBuffer = [];
+    this.#pausedVerdicts.clear();
     this.#timers.clear();
     this.#history.record(this.id, nowMs, {
       kind: "start",
@@ -184,6 +187,7 @@ export class NodeHost {
     this.paused = false;
     this.crashTrigger = null;
     this.#pauseBuffer = [];
+    this.#pausedVerdicts.clear();
     this.#timers.clear();
     this.#history.record(this.id, nowMs, { kind: "crash" });
   }
@@ -201,6 +205,12 @@ export class NodeHost {
     if (this.srp === null || !this.paused) return [];
     this.paused = false;
     this.#history.record(this.id, nowMs, { kind: "resume" });
+    // Verdicts are not network events: the core hears them first.
+    const verdicts = [...this.#pausedVerdicts].sort((a, b) => a[0] - b[0]);
+    this.#pausedVerdicts.clear();
+    for (const [peer, reachable] of verdicts) {
+      this.#step({ type: "reachability", node: peer, reachable }, nowMs);
+    }
     const queued = this.#pauseBuffer;
     this.#pauseBuffer = [];
     return queued;
@@ -218,6 +228,19 @@ export class NodeHost {
       return;
     }
     this.#step({ type: "frame", bytes }, nowMs);
+  }
+
+  /**
+   * The link layer's verdict on `peer`. A paused process hears it on resume
+   * like anything else; a crashed one not at all (its core starts afresh).
+   */
+  reachability(peer: NodeId, reachable: boolean, nowMs: number): void {
+    if (this.srp === null) return;
+    if (this.paused) {
+      this.#pausedVerdicts.set(peer, reachable);
+      return;
+    }
+    this.#step({ type: "reachability", node: peer, reachable }, nowMs);
   }
 
   /** Timer `timer` with generation `gen` expires. */

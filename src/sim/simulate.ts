@@ -711,6 +711,17 @@ export class Simulation {
         this.pause(f.node, f.durationMs);
         break;
       }
+      case "reachability":
+        this.history.record(f.observer, this.clock.nowMs, {
+          kind: "fault",
+          text: describeFault(f),
+        });
+        this.host(f.observer).reachability(
+          f.peer,
+          f.reachable,
+          this.clock.nowMs,
+        );
+        break;
       default:
         unreachable(f);
     }
@@ -734,6 +745,10 @@ export class Simulation {
       }
       if (host.paused) this.resume(id);
       if (!host.up) this.restart(id, "kept");
+      // The link layer sees everyone again.
+      for (const peer of this.nodes) {
+        if (peer !== id) host.reachability(peer, true, this.clock.nowMs);
+      }
     }
   }
 

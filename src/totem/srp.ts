@@ -121,6 +121,8 @@ export interface SrpStats {
   operationalEntered: number;
   operationalTokenLost: number;
   consensusTimeouts: number;
+  /** Members failed in GATHER because the link layer called them unreachable. */
+  unreachableFailed: number;
   rxMsgDropped: number;
   continuousGather: number;
   rejected: number;
@@ -191,6 +193,7 @@ export class Srp {
     operationalEntered: 0,
     operationalTokenLost: 0,
     consensusTimeouts: 0,
+    unreachableFailed: 0,
     rxMsgDropped: 0,
     continuousGather: 0,
     rejected: 0,
@@ -1395,6 +1398,7 @@ export class Srp {
       } at once: every link to them is down`,
     );
     this.#failSet = sortedSet([...this.#failSet, ...gone]);
+    this.stats.unreachableFailed += gone.length;
     return true;
   }
 

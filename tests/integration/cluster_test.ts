@@ -74,7 +74,8 @@ Deno.test({
 });
 
 Deno.test({
-  name: "kill -9: the survivors fail the unreachable node without waiting for consensus (and wait with unreachable_fails_fast: no)",
+  name:
+    "kill -9: the survivors fail the unreachable node without waiting for consensus (and wait with unreachable_fails_fast: no)",
   sanitizeResources: false,
   sanitizeOps: false,
   fn: async () => {

@@ -175,7 +175,7 @@ Deno.test("generateFaultPlan() is deterministic, sorted and within the safety ph
   }
   for (const e of a.events) assert(e.atMs >= 0 && e.atMs <= 20000);
   const kinds = new Set(a.events.map((e) => e.kind));
-  for (const k of ["rule", "unrule", "crash", "pause"]) {
+  for (const k of ["rule", "unrule", "crash", "pause", "reachability"]) {
     assert(kinds.has(k as never), k);
   }
 });
