@@ -59,6 +59,7 @@ function srpStats(): SrpStats {
     operationalEntered: 0,
     operationalTokenLost: 0,
     consensusTimeouts: 0,
+    unreachableFailed: 0,
     rxMsgDropped: 0,
     continuousGather: 0,
     rejected: 0,
