@@ -15,6 +15,11 @@
  * - An up link goes down when nothing valid (data, ping or pong) was heard
  *   from the peer on it for `pingTimeoutMs` (`knet_ping_timeout`). Counting
  *   data as liveness keeps a link up when its pongs are lost under load.
+ *   Time this process did not run is not silence: a heartbeat step late by
+ *   more than half an interval (GC, SIGSTOP, a paused VM) first moves the
+ *   silence clocks forward by its lateness, so a stall of our own never
+ *   takes every link down at once (the peers' datagrams wait unread in the
+ *   socket buffer meanwhile).
  * - Link choice for a unicast: `passive` takes the up link of highest
  *   `knet_link_priority` (ties: lower link number); `active` takes every up
  *   link; `rr` rotates over the up links. With no link known up (startup, or
@@ -180,6 +185,10 @@ export class LinkTable {
   #priorities: ReadonlyMap<number, number>;
   readonly #linkPriorities: readonly (number | undefined)[] | undefined;
   #rrAllNext = 0;
+  /** When `tick` last ran; a late tick means this process stalled. */
+  #lastTickMs: number | undefined;
+  /** Heartbeat steps that came late enough to count as a stall of ours. */
+  stalls = 0;
 
   constructor(options: LinkTableOptions) {
     assert(
@@ -281,10 +290,17 @@ export class LinkTable {
   tick(nowMs: number): TickResult {
     const pings: PingRequest[] = [];
     const changes: LinkChange[] = [];
+    const late = this.#lastTickMs === undefined
+      ? 0
+      : nowMs - this.#lastTickMs - this.pingIntervalMs;
+    this.#lastTickMs = nowMs;
+    const stalled = late > this.pingIntervalMs / 2;
+    if (stalled) this.stalls++;
     for (const peer of this.#peers.values()) {
       for (const st of peer.byLink) {
         if (st.up) {
           assert(st.lastHeardMs !== undefined, "an up link was heard");
+          if (stalled) st.lastHeardMs = Math.min(nowMs, st.lastHeardMs + late);
           if (nowMs - st.lastHeardMs >= this.pingTimeoutMs) {
             st.up = false;
             st.pongStreak = 0;

@@ -114,6 +114,23 @@ Deno.test("LinkTable.tick() takes a link down after pingTimeoutMs of silence", (
   ]);
 });
 
+Deno.test("LinkTable.tick() does not count a stall of our own as the peers' silence", () => {
+  const t = table();
+  assert.equal(beat(t, 0).length, 4);
+  const none = () => false;
+  // The process did not run for 2 s: the step comes 1.9 s late.
+  assert.deepEqual(beat(t, 2000, none), []);
+  assert.equal(t.stalls, 1);
+  assert.equal(t.isUp(2, 0), true);
+  // From then on, real silence counts again: down a timeout later.
+  assert.deepEqual(beat(t, 2100, none), []);
+  assert.deepEqual(beat(t, 2200, none), []);
+  const down = beat(t, 2300, none);
+  assert.equal(down.length, 4);
+  assert.ok(down.every((c) => !c.up && c.reason === "timeout"));
+  assert.equal(t.stalls, 1, "on-time steps are no stall");
+});
+
 Deno.test("LinkTable.received() counts as liveness but never brings a link up", () => {
   const t = table({ peers: [{ nodeId: 2, links: [0] }] });
   assert.equal(t.received(2, 0, 100, 0), true);
@@ -126,7 +143,10 @@ Deno.test("LinkTable.received() counts as liveness but never brings a link up", 
     assert.deepEqual(t.tick(now).changes, []);
   }
   assert.equal(t.isUp(2, 0), true);
-  assert.deepEqual(t.tick(1350).changes, [
+  // Last heard at 950: still up at 1200, down at 1300.
+  assert.deepEqual(t.tick(1100).changes, []);
+  assert.deepEqual(t.tick(1200).changes, []);
+  assert.deepEqual(t.tick(1300).changes, [
     { nodeId: 2, link: 0, up: false, reason: "timeout" },
   ]);
   assert.equal(t.received(2, 1, 10, 0), false); // not configured
