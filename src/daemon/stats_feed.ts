@@ -16,7 +16,8 @@
  *   `stats.pg.msg_queue_avail`.
  * - `stats.knet.node<N>.link<L>.*`: enabled, connected, up/down counts,
  *   latency (microseconds, as knet), packets and bytes (data and total), and
- *   `stats.knet.{rejected,tx_dropped,tx_errors,rx_errors}.<reason>`.
+ *   `stats.knet.{rejected,tx_dropped,tx_errors,rx_errors}.<reason>`, and
+ *   `stats.knet.heartbeat_stalls` (late heartbeat steps: our own stalls).
  * - `stats.ipcs.service<S>.<pid>.<conn>.*` per open IPC connection (its keys
  *   go when it closes) and `stats.ipcs.global.{active,closed}`.
  *
@@ -307,6 +308,7 @@ export class StatsFeed {
       out.set(p + "rx_total_bytes", u64(l.rxBytes));
     }
     const s = t.stats;
+    out.set("stats.knet.heartbeat_stalls", u64(s.heartbeatStalls));
     const byReason: [string, Record<string, number>][] = [
       ["rejected", s.rejected],
       ["tx_dropped", s.txDropped],

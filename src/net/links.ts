@@ -408,6 +408,7 @@ export class LinkTable {
    * (cmap `stats.clear.knet`). Link state, liveness and the last RTT stay.
    */
   clearStats(): void {
+    this.stalls = 0;
     for (const peer of this.#peers.values()) {
       for (const st of peer.byLink) {
         st.upCount = 0;

@@ -196,6 +196,11 @@ export interface TransportStats {
   /** Received datagrams dropped by the test hook. */
   rxBlocked: number;
   /**
+   * Heartbeat steps that came late enough to mean this process stalled (GC,
+   * SIGSTOP, a paused VM); the silence they cover is not held against peers.
+   */
+  heartbeatStalls: number;
+  /**
    * Sends dropped before the socket: `queue_full`, `blocked` (test hook),
    * `closed` (after `close`), `no_route` (unknown node).
    */
@@ -297,6 +302,7 @@ export class Transport {
     ownEchoes: 0,
     stalePongs: 0,
     rxBlocked: 0,
+    heartbeatStalls: 0,
     txDropped: {},
     txErrors: {},
     txErrorsContinuous: 0,
@@ -416,6 +422,7 @@ export class Transport {
     const s = this.#stats;
     return {
       ...s,
+      heartbeatStalls: this.#table.stalls,
       txDropped: { ...s.txDropped },
       txErrors: { ...s.txErrors },
       rxErrors: { ...s.rxErrors },

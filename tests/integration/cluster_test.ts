@@ -1,6 +1,7 @@
 // Real daemons on loopback: ring formation, kill -9, restart, clean leave.
 import { assert, assertEquals } from "./_assert.ts";
 import { TestCluster, waitFor } from "./_cluster.ts";
+import { CmapClient } from "../../src/client/cmap.ts";
 
 Deno.test({
   name: "three daemons form one ring, survive kill -9 and take the node back",
@@ -163,6 +164,15 @@ Deno.test({
       // for a moment before the merge, as in Corosync).
       assert(!/failing unreachable/.test(log), log);
       assert(!/link 0 to node [12] is down/.test(log), log);
+      const cmap = await CmapClient.initialize({
+        socketPath: `${c.node(3).dir}/denosync.sock`,
+      });
+      try {
+        const stalls = await cmap.get("stats.knet.heartbeat_stalls");
+        assert(Number(stalls.value) >= 1, `stalls: ${stalls.value}`);
+      } finally {
+        await cmap.finalize();
+      }
     } finally {
       await c.stop();
     }

@@ -128,6 +128,7 @@ class Fake {
     ownEchoes: 0,
     stalePongs: 0,
     rxBlocked: 0,
+    heartbeatStalls: 0,
     txDropped: {},
     txErrors: {},
     txErrorsContinuous: 0,
