@@ -64,7 +64,7 @@ import type {
 import {
   decodeEngineMessage,
   decodeSyncMessage,
-  encodeEngineMessage,
+  encodeEngineHeader,
   encodeSyncMessage,
   ENGINE_GROUP,
   SYNC_GROUP,
@@ -777,9 +777,11 @@ export class Executive {
     payload: Uint8Array,
     guarantee: Guarantee,
   ): void {
+    // Gathered: a large message is copied once, not once per header.
     const bytes = encodeGroupMessage(
       [ENGINE_GROUP],
-      encodeEngineMessage(reg.engine.serviceId, fn, payload),
+      encodeEngineHeader(reg.engine.serviceId, fn, payload.length),
+      payload,
     );
     if (this.#syncContext !== null) {
       assert(

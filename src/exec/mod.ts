@@ -11,6 +11,7 @@ export * from "./service_stack.ts";
 export {
   decodeEngineMessage,
   decodeSyncMessage,
+  encodeEngineHeader,
   encodeEngineMessage,
   encodeSyncMessage,
   ENGINE_GROUP,

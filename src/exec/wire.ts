@@ -48,12 +48,26 @@ export function encodeEngineMessage(
   fn: number,
   payload: Uint8Array,
 ): Uint8Array {
+  const out = new Uint8Array(ENGINE_HEADER_BYTES + payload.length);
+  out.set(encodeEngineHeader(serviceId, fn, payload.length));
+  out.set(payload, ENGINE_HEADER_BYTES);
+  return out;
+}
+
+/**
+ * The header alone, for callers that gather it with the payload into a
+ * larger buffer (one copy of a large message instead of two).
+ */
+export function encodeEngineHeader(
+  serviceId: number,
+  fn: number,
+  payloadBytes: number,
+): Uint8Array {
   assert(serviceId >= 0 && serviceId <= SERVICE_ID_MAX, `service ${serviceId}`);
   assert(fn >= 0 && fn <= FN_MAX, `fn ${fn}`);
-  return new ByteWriter(ENGINE_HEADER_BYTES + payload.length)
+  return new ByteWriter(ENGINE_HEADER_BYTES)
     .u32(((serviceId << 16) | fn) >>> 0)
-    .u32(ENGINE_HEADER_BYTES + payload.length)
-    .bytes(payload)
+    .u32(ENGINE_HEADER_BYTES + payloadBytes)
     .finish();
 }
 

@@ -76,15 +76,24 @@ export function encodeGroupHeader(groups: readonly string[]): Uint8Array {
   return out;
 }
 
-/** One buffer holding the group prefix followed by `payload`. */
+/**
+ * One buffer holding the group prefix followed by the payload, given whole
+ * or as parts to gather (each copied once).
+ */
 export function encodeGroupMessage(
   groups: readonly string[],
-  payload: Uint8Array,
+  ...payload: readonly Uint8Array[]
 ): Uint8Array {
   const header = encodeGroupHeader(groups);
-  const out = new Uint8Array(header.length + payload.length);
+  let bytes = header.length;
+  for (const p of payload) bytes += p.length;
+  const out = new Uint8Array(bytes);
   out.set(header);
-  out.set(payload, header.length);
+  let at = header.length;
+  for (const p of payload) {
+    out.set(p, at);
+    at += p.length;
+  }
   return out;
 }
 

@@ -7,11 +7,16 @@ import {
 import {
   decodeEngineMessage,
   decodeSyncMessage,
+  encodeEngineHeader,
   encodeEngineMessage,
   encodeSyncMessage,
   type SyncMessage,
 } from "../../../src/exec/wire.ts";
 import { Prng } from "../../../src/lib/prng.ts";
+import {
+  decodeGroupMessage,
+  encodeGroupMessage,
+} from "../../../src/totem/pg/mod.ts";
 
 function randomBytes(rng: Prng, max: number): Uint8Array {
   const out = new Uint8Array(rng.int(max + 1));
@@ -42,6 +47,20 @@ Deno.test("encodeEngineMessage() round trips service, fn and payload", () => {
       assert.deepEqual(new Uint8Array(d.value.payload), payload);
     }
   }
+});
+
+Deno.test("encodeEngineHeader() gathered with the payload is the whole message", () => {
+  const payload = new Uint8Array([9, 8, 7, 6]);
+  const header = encodeEngineHeader(5, 6, payload.length);
+  const gathered = new Uint8Array(header.length + payload.length);
+  gathered.set(header);
+  gathered.set(payload, header.length);
+  assert.deepEqual(gathered, encodeEngineMessage(5, 6, payload));
+  const group = encodeGroupMessage(["a"], header, payload);
+  assert.deepEqual(group, encodeGroupMessage(["a"], gathered));
+  const d = decodeGroupMessage(group);
+  assert.ok(d.ok);
+  assert.deepEqual(new Uint8Array(d.value.payload), gathered);
 });
 
 Deno.test("decodeEngineMessage() rejects a size that disagrees with the bytes", () => {
