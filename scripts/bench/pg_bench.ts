@@ -7,9 +7,14 @@
  */
 import { CRYPTO_OVERHEAD_BYTES } from "../../src/net/crypto.ts";
 import {
+  encodeEngineHeader,
+  encodeEngineMessage,
+} from "../../src/exec/wire.ts";
+import {
   Assembler,
   decodeGroupMessage,
   encodeGroupHeader,
+  encodeGroupMessage,
   Packer,
 } from "../../src/totem/pg/mod.ts";
 
@@ -101,6 +106,26 @@ Deno.bench("pack 1 MiB", { group: "1 MiB", baseline: true }, () => {
 
 Deno.bench("unpack 1 MiB", { group: "1 MiB" }, () => {
   sink ^= unpack(MIB_FRAMES);
+});
+
+// The executive's engine mcast: group prefix + engine header + payload.
+const KIB64 = new Uint8Array(64 * 1024).fill(0x5a);
+
+Deno.bench("engine mcast 64 KiB: nested (two copies)", {
+  group: "engine mcast 64 KiB",
+  baseline: true,
+}, () => {
+  sink ^= encodeGroupMessage(["a"], encodeEngineMessage(2, 1, KIB64)).length;
+});
+
+Deno.bench("engine mcast 64 KiB: gathered (one copy)", {
+  group: "engine mcast 64 KiB",
+}, () => {
+  sink ^= encodeGroupMessage(
+    ["a"],
+    encodeEngineHeader(2, 1, KIB64.length),
+    KIB64,
+  ).length;
 });
 
 addEventListener("unload", () => {
