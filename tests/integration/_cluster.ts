@@ -197,6 +197,29 @@ logging {
     }, { timeoutMs, what: `ring [${ids}]` });
   }
 
+  /**
+   * Waits until each `[observer, peer]` logged link 0 to `peer` up. A ring
+   * forms before every heartbeat round trip is done, and a link never up
+   * cannot go down: failure tests wait for this first.
+   */
+  async waitLinksUp(
+    pairs: readonly [number, number][],
+    timeoutMs = 10_000,
+  ): Promise<void> {
+    await waitFor(
+      () =>
+        pairs.every(([observer, peer]) =>
+          this.node(observer).log.join("").includes(
+            `link 0 to node ${peer} is up`,
+          )
+        ),
+      {
+        timeoutMs,
+        what: `links up: ${pairs.map(([o, p]) => `${o}->${p}`).join(" ")}`,
+      },
+    );
+  }
+
   logs(ids: number[]): string {
     return ids.map((id) =>
       `--- node ${id}\n${this.node(id).log.join("").slice(-3000)}`

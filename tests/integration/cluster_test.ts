@@ -1,6 +1,6 @@
 // Real daemons on loopback: ring formation, kill -9, restart, clean leave.
 import { assert, assertEquals } from "./_assert.ts";
-import { TestCluster, waitFor } from "./_cluster.ts";
+import { TestCluster } from "./_cluster.ts";
 import { CmapClient } from "../../src/client/cmap.ts";
 
 Deno.test({
@@ -93,14 +93,7 @@ Deno.test({
       try {
         for (const id of [1, 2, 3]) c.start(id);
         await c.waitRing([1, 2, 3]);
-        // The ring forms before every heartbeat round trip is done: a link
-        // never up cannot go down.
-        const linkUp = (id: number) =>
-          c.node(id).log.join("").includes("link 0 to node 3 is up");
-        await waitFor(() => linkUp(1) && linkUp(2), {
-          timeoutMs: 10_000,
-          what: "links to node 3 up at nodes 1 and 2",
-        });
+        await c.waitLinksUp([[1, 3], [2, 3]]);
         const t0 = performance.now();
         await c.kill(3, "SIGKILL");
         await c.waitRing([1, 2], 20_000);
@@ -142,14 +135,7 @@ Deno.test({
     try {
       for (const id of [1, 2, 3]) c.start(id);
       await c.waitRing([1, 2, 3]);
-      const linksUp = () =>
-        [1, 2].every((peer) =>
-          c.node(3).log.join("").includes(`link 0 to node ${peer} is up`)
-        );
-      await waitFor(linksUp, {
-        timeoutMs: 10_000,
-        what: "node 3's links up",
-      });
+      await c.waitLinksUp([[3, 1], [3, 2]]);
       const pid = c.node(3).child!.pid;
       Deno.kill(pid, "SIGSTOP");
       try {
