@@ -2,7 +2,10 @@
 // make the survivors of a crash re-form a consensus timeout sooner; wrong
 // ones (a live peer called unreachable) may cost a membership change but
 // never an EVS property. SIM_SEEDS scales the sweep (default 100 -> 30 seeds).
-import { assert, assertEquals } from "../integration/_assert.ts";
+import {
+  deepStrictEqual as assertEquals,
+  ok as assert,
+} from "node:assert/strict";
 import { FAULT_KINDS, type FaultEvent } from "../../src/sim/faults.ts";
 import { type SimResult, simulate } from "../../src/sim/simulate.ts";
 
