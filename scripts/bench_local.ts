@@ -10,6 +10,8 @@
  * Options are passed to `denosync bench` unchanged (its --help lists them);
  * --socket and --run-dir are filled in here. DENOSYNC_BENCH_NETMTU=1500 sets
  * totem.netmtu (on loopback alone the daemon otherwise uses larger frames).
+ * DENOSYNC_BENCH_CPU_PROF=DIR writes a V8 CPU profile of every daemon into
+ * DIR (profile the bench client too with `deno run --cpu-prof`).
  */
 import { main as bench } from "../src/bench/cli.ts";
 import { readStatus } from "../src/daemon/status.ts";
@@ -70,6 +72,7 @@ try {
   }
   text = text.replace("totem {\n", `totem {\n${totemLinesFromEnv()}`);
   await Deno.writeTextFile(conf, text);
+  const profDir = Deno.env.get("DENOSYNC_BENCH_CPU_PROF");
   const dirs: string[] = [];
   for (let id = 1; id <= NODES; id++) {
     const dir = `${root}/node${id}`;
@@ -77,10 +80,13 @@ try {
     dirs.push(dir);
     children.push(
       new Deno.Command(Deno.execPath(), {
-        args: daemonCommand(
-          ["run", "-c", conf, "--nodeid", String(id), "--run-dir", dir],
-          [root],
-          [root],
+        args: withProfiling(
+          daemonCommand(
+            ["run", "-c", conf, "--nodeid", String(id), "--run-dir", dir],
+            [root],
+            profDir === undefined ? [root] : [root, profDir],
+          ),
+          profDir,
         ),
         stdin: "null",
         stdout: "null",
@@ -115,3 +121,9 @@ try {
   await stop();
 }
 Deno.exit(code);
+
+/** Adds `--cpu-prof` after `deno run` when a profile directory is given. */
+function withProfiling(args: string[], dir: string | undefined): string[] {
+  if (dir === undefined || args[0] !== "run") return args;
+  return ["run", "--cpu-prof", `--cpu-prof-dir=${dir}`, ...args.slice(1)];
+}

@@ -224,8 +224,10 @@ export class ExecHost {
     this.#backlog.push(a);
     if (this.#backlog.length > 1) return;
     // First one held: the executive answers TRY_AGAIN to new sends until the
-    // backlog has drained.
+    // backlog has drained, and the server stops taking them off the socket
+    // meanwhile, so clients wait instead of sending each message twice.
     this.#step({ type: "congestion", congested: true });
+    this.server.holdRequests(this.#isFlowControlled);
     void this.#drain();
   }
 
@@ -237,8 +239,12 @@ export class ExecHost {
       }
       if (this.#backlog.length > 0) await new Promise((r) => setTimeout(r, 1));
     }
+    this.server.holdRequests(null);
     if (!this.#closed) this.#step({ type: "congestion", congested: false });
   }
+
+  #isFlowControlled = (service: string, fn: number): boolean =>
+    this.exec.isFlowControlled(service, fn);
 
   #step(event: ExecEvent): void {
     if (this.#closed) return;

@@ -59,20 +59,15 @@ export async function openNode(options: OpenNodeOptions): Promise<OpenNode> {
   const cfg = loaded.config;
   const nodeIds = cfg.nodelist.map((n) => n.nodeid);
   const totemOptions = toTotemOptions(cfg);
-  // An unset netmtu gets larger frames on loopback and with knet, as
-  // Corosync's knet would send (src/net/netmtu.ts).
-  totemOptions.netmtu = effectiveNetmtu(
-    totemOptions.netmtu,
-    cfg.nodelist.map((n) => n.ringAddrs),
-    cfg.totem.transportSetting,
-  );
-  const totem = resolveTotemConfig(totemOptions, nodeIds.length);
+  // The timers do not depend on the frame size, which is settled once the
+  // sockets' receive buffers are known (below).
+  const timing = resolveTotemConfig(totemOptions, nodeIds.length);
   logger.log(
     "notice",
     "MAIN",
     `starting node ${nodeId} (found by ${options.via}) of cluster "${cfg.clusterName}" with ${nodeIds.length} nodes, ` +
       `${cfg.totem.interfaces.length} link(s), transport ${cfg.totem.transport}, crypto ${cfg.totem.crypto}, ` +
-      `token ${totem.tokenMs} ms, consensus ${totem.consensusMs} ms`,
+      `token ${timing.tokenMs} ms, consensus ${timing.consensusMs} ms`,
   );
 
   let crypto:
@@ -113,7 +108,7 @@ export async function openNode(options: OpenNodeOptions): Promise<OpenNode> {
     mcastAddr: cfg.totem.interfaces.map((i) => i.mcastaddr ?? ""),
     linkMode: cfg.totem.linkMode,
     linkPriorities: cfg.totem.interfaces.map((i) => i.knetLinkPriority),
-    ...knetHeartbeat(cfg.totem.interfaces[0], totem.tokenMs),
+    ...knetHeartbeat(cfg.totem.interfaces[0], timing.tokenMs),
     crypto,
     testBlockFile: options.testBlockFile,
     testFrameKind: peekType,
@@ -135,6 +130,24 @@ export async function openNode(options: OpenNodeOptions): Promise<OpenNode> {
     },
   });
   logReceiveBuffers(logger, transport.receiveBuffers);
+  // An unset netmtu gets larger frames on loopback and with knet, as
+  // Corosync's knet would send, when the buffers can take a token visit of
+  // them (src/net/netmtu.ts).
+  const configuredMtu = totemOptions.netmtu;
+  totemOptions.netmtu = effectiveNetmtu(
+    configuredMtu,
+    cfg.nodelist.map((n) => n.ringAddrs),
+    cfg.totem.transportSetting,
+    smallestReceiveBuffer(transport.receiveBuffers),
+  );
+  const totem = resolveTotemConfig(totemOptions, nodeIds.length);
+  if (configuredMtu === undefined) {
+    logger.log(
+      "info",
+      "TOTEM",
+      `netmtu ${totem.netmtu} (totem.netmtu unset; frame size chosen for this transport and receive buffer)`,
+    );
+  }
   const rt = new NodeRuntime({
     nodeId,
     nodes: nodeIds,
@@ -154,6 +167,19 @@ export async function openNode(options: OpenNodeOptions): Promise<OpenNode> {
       await transport.close();
     },
   };
+}
+
+/** The smallest receive buffer the kernel reports, null if one is unknown. */
+function smallestReceiveBuffer(
+  buffers: Transport["receiveBuffers"],
+): number | null {
+  if (buffers.length === 0) return null;
+  let min = Infinity;
+  for (const { result } of buffers) {
+    if (!result.ok) return null;
+    min = Math.min(min, result.bytes);
+  }
+  return min;
 }
 
 /**

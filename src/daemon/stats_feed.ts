@@ -101,6 +101,7 @@ type IpcCounters = Pick<
   | "flowControlCount"
   | "flowControlHits"
   | "invalidRequests"
+  | "requestsHeld"
 >;
 
 const IPC_ZERO: IpcCounters = {
@@ -110,6 +111,7 @@ const IPC_ZERO: IpcCounters = {
   flowControlCount: 0,
   flowControlHits: 0,
   invalidRequests: 0,
+  requestsHeld: 0,
 };
 
 const u64 = (n: number): CmapValue => ({
@@ -350,6 +352,8 @@ export class StatsFeed {
         p + "invalid_request",
         u64(c.invalidRequests - base.invalidRequests),
       );
+      // Requests left unread while the ring was congested (holdRequests).
+      out.set(p + "requests_held", u64(c.requestsHeld - base.requestsHeld));
       out.set(p + "queued", u32(c.queuedFrames));
       // Our server awaits every read and write instead of retrying a
       // non-blocking call, so there are no retries to count.
@@ -387,6 +391,7 @@ function counters(c: IpcConnectionStats): IpcCounters {
     flowControlCount: c.flowControlCount,
     flowControlHits: c.flowControlHits,
     invalidRequests: c.invalidRequests,
+    requestsHeld: c.requestsHeld,
   };
 }
 

@@ -295,6 +295,19 @@ export class Executive {
       this.#engines.has(r.services[r.index]);
   }
 
+  /**
+   * True when request `fn` of engine `serviceName` is flow-controlled: it is
+   * answered TRY_AGAIN while the ring is congested, so a driver may hold it
+   * back instead (ExecHost does, via `IpcServer.holdRequests`).
+   */
+  isFlowControlled(serviceName: string, fn: number): boolean {
+    for (const reg of this.#engines.values()) {
+      if (reg.engine.name !== serviceName) continue;
+      return reg.requests.get(fn)?.handler.flowControl === true;
+    }
+    return false;
+  }
+
   /** Engine messages held until sync is done. */
   get outboxLength(): number {
     return this.#outbox.length;

@@ -195,6 +195,8 @@ export interface IpcConnectionStats {
    * ERR_INVALID_PARAM or ERR_NOT_SUPPORTED, plus protocol errors.
    */
   invalidRequests: number;
+  /** Times a request waited for a congested ring (`holdRequests`). */
+  requestsHeld: number;
 }
 
 /** Server-wide counters. */
@@ -252,6 +254,8 @@ export class IpcServer {
   #nextId = 1;
   #closing = false;
   #acceptDone: Promise<void>;
+  #held: ((service: string, fn: number) => boolean) | null = null;
+  #released: (() => void)[] = [];
 
   private constructor(
     path: string,
@@ -346,6 +350,24 @@ export class IpcServer {
     return true;
   }
 
+  /**
+   * While `held` is set, a connection whose next request it matches
+   * (`held(service, fn)`) stops there: that request and everything after it
+   * on the connection wait, unread in the socket or decoded in memory, until
+   * `holdRequests(null)`. This is how a congested ring pushes back on
+   * senders, as Corosync stops reading its IPC while Totem's queue is full:
+   * the client's write waits instead of a whole message crossing the socket
+   * only to be answered TRY_AGAIN and sent again. Order within a connection
+   * is kept, and requests that do not match (on other connections) pass.
+   */
+  holdRequests(held: ((service: string, fn: number) => boolean) | null): void {
+    this.#held = held;
+    if (held !== null) return;
+    const waiters = this.#released;
+    this.#released = [];
+    for (const wake of waiters) wake();
+  }
+
   /** True when `connId` is in flow control (or gone). */
   isFlowControlled(connId: number): boolean {
     const conn = this.#conns.get(connId);
@@ -432,6 +454,9 @@ export class IpcServer {
       stats: this.#stats,
       nodeId: () => this.nodeId,
       forget: (conn) => this.#conns.delete(conn.id),
+      isHeld: (service, fn) => this.#held !== null && this.#held(service, fn),
+      whenReleased: () =>
+        new Promise<void>((resolve) => this.#released.push(resolve)),
     };
   }
 }
@@ -443,6 +468,10 @@ interface ServerContext {
   stats: IpcServerStats;
   nodeId(): number;
   forget(conn: ServerConn): void;
+  /** True while requests `fn` of `service` must wait (`holdRequests`). */
+  isHeld(service: string, fn: number): boolean;
+  /** Resolves at the next `holdRequests(null)`. */
+  whenReleased(): Promise<void>;
 }
 
 type ConnState = "hello" | "open" | "closed";
@@ -471,6 +500,7 @@ class ServerConn {
     flowControlCount: 0,
     flowControlHits: 0,
     invalidRequests: 0,
+    requestsHeld: 0,
   };
 
   constructor(id: number, socket: Deno.UnixConn, ctx: ServerContext) {
@@ -635,6 +665,20 @@ class ServerConn {
         return;
       }
       for (const frame of result.frames) {
+        while (
+          frame.type === FrameType.REQUEST && this.#info !== null &&
+          this.#ctx.isHeld(this.#info.service, frame.code)
+        ) {
+          this.#counters.requestsHeld++;
+          // Teardown also wakes us (#resumeReading), so a client that
+          // leaves while held does not keep its read loop waiting.
+          await new Promise<void>((resolve) => {
+            this.#resumeReading = resolve;
+            this.#ctx.whenReleased().then(resolve);
+          });
+          this.#resumeReading = null;
+          if (this.#isClosed()) return;
+        }
         this.#onFrame(frame);
         if (this.#isClosed()) return;
       }

@@ -112,6 +112,7 @@ function conn(id: number, requests: number): IpcConnectionStats {
     pendingBytes: 0,
     requestsInFlight: 0,
     invalidRequests: 0,
+    requestsHeld: 3,
   };
 }
 
@@ -275,6 +276,7 @@ Deno.test("StatsFeed.clear() zeroes the named counters and refuses unknown names
   fake.server = { ...fake.server, connections: 2, accepted: 5 };
   feed.publish();
   assert.equal(cmap.num("stats.ipcs.service2.4242.1.requests"), 10n);
+  assert.equal(cmap.num("stats.ipcs.service2.4242.1.requests_held"), 3n);
   assert.equal(cmap.num("stats.ipcs.global.closed"), 3n);
 
   assert.equal(feed.clear("bogus"), false);
@@ -289,6 +291,7 @@ Deno.test("StatsFeed.clear() zeroes the named counters and refuses unknown names
 
   assert.equal(feed.clear("ipc"), true);
   assert.equal(cmap.num("stats.ipcs.service2.4242.1.requests"), 0n);
+  assert.equal(cmap.num("stats.ipcs.service2.4242.1.requests_held"), 0n);
   assert.equal(cmap.num("stats.ipcs.global.closed"), 0n);
   fake.conns = [conn(1, 13)];
   feed.publish();

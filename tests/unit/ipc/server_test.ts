@@ -793,6 +793,59 @@ Deno.test("IpcServer stops reading a client with requestsInFlightMax async reque
   });
 });
 
+Deno.test("IpcServer.holdRequests keeps matching requests and what follows them unread until released", async () => {
+  await withServer({}, async ({ path, rec, server }) => {
+    const cpg = await IpcConnection.connect({ path, service: "cpg" });
+    const cmap = await IpcConnection.connect({ path, service: "cmap" });
+    try {
+      server.holdRequests((service, fn) => service === "cpg" && fn === 7);
+      // fn 7 is held; fn 1 behind it on the same connection waits too, in
+      // order; other requests on the connection before it and on other
+      // connections pass.
+      const before = await cpg.request(1, new Uint8Array([1]));
+      assert.equal(before.status, CsError.OK);
+      const held = cpg.request(7, new Uint8Array([2]));
+      const behind = cpg.request(1, new Uint8Array([3]));
+      const other = await cmap.request(7, new Uint8Array([4]));
+      assert.equal(other.status, CsError.OK);
+      await waitFor(
+        () => server.connectionStats().some((s) => s.requestsHeld === 1),
+        "the held request to be counted",
+      );
+      await new Promise((r) => setTimeout(r, 30));
+      assert.deepEqual(rec.requests.map((r) => r.payload[0]), [1, 4]);
+      server.holdRequests(null);
+      assert.deepEqual(
+        [(await held).payload[0], (await behind).payload[0]],
+        [2, 3],
+      );
+      assert.deepEqual(rec.requests.map((r) => r.payload[0]), [1, 4, 2, 3]);
+    } finally {
+      await cpg.close();
+      await cmap.close();
+    }
+  });
+});
+
+Deno.test("IpcServer: a client that leaves while its request is held is closed once released", async () => {
+  await withServer({}, async ({ path, rec, server }) => {
+    server.holdRequests(() => true);
+    const raw = await Raw.open(path);
+    await raw.hello();
+    await raw.sendFrame(FrameType.REQUEST, 5, 1);
+    await waitFor(
+      () => server.connectionStats().some((s) => s.requestsHeld === 1),
+      "the request to be held",
+    );
+    raw.close();
+    // Nothing reads a held connection, so its end is seen after release,
+    // as a request sent just before closing would be.
+    server.holdRequests(null);
+    await waitFor(() => rec.closes.length === 1, "the close");
+    assert.equal(rec.requests.length, 1);
+  });
+});
+
 Deno.test("IpcServer counts invalid requests and bytes per connection", async () => {
   await withServer({}, async ({ path, rec, server }) => {
     rec.reply = (fn) => ({

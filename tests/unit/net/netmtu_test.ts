@@ -4,6 +4,8 @@ import {
   effectiveNetmtu,
   isLoopbackAddress,
   KNET_NETMTU,
+  LARGE_FRAME_BUFFER_BYTES,
+  LARGE_NETMTU,
   LOOPBACK_NETMTU,
 } from "../../../src/net/netmtu.ts";
 import { frameBytesForMtu } from "../../../src/totem/pg/totem_pg.ts";
@@ -53,6 +55,30 @@ Deno.test("effectiveNetmtu() gives knet off loopback frames of six full 1500-byt
     LOOPBACK_NETMTU,
   );
   assert.equal(effectiveNetmtu(1500, net, "knet"), 1500);
+});
+
+Deno.test("effectiveNetmtu() uses large frames for loopback and knet only when the receive buffers can take them", () => {
+  const lo = [["127.0.0.1"], ["127.0.0.2"]];
+  const net = [["10.0.0.1"], ["10.0.0.2"]];
+  const root = 16 * 1024 * 1024; // 8 MiB forced, reported doubled
+  const small = 425_984; // SO_RCVBUF capped at the default rmem_max
+  assert.equal(effectiveNetmtu(undefined, lo, "udpu", root), LARGE_NETMTU);
+  assert.equal(effectiveNetmtu(undefined, lo, "knet", root), LARGE_NETMTU);
+  assert.equal(effectiveNetmtu(undefined, net, "knet", root), LARGE_NETMTU);
+  assert.equal(
+    effectiveNetmtu(undefined, lo, "udpu", LARGE_FRAME_BUFFER_BYTES),
+    LARGE_NETMTU,
+  );
+  assert.equal(effectiveNetmtu(undefined, lo, "udpu", small), LOOPBACK_NETMTU);
+  assert.equal(effectiveNetmtu(undefined, net, "knet", small), KNET_NETMTU);
+  assert.equal(effectiveNetmtu(undefined, net, "knet", null), KNET_NETMTU);
+  // udpu on a network keeps unfragmented frames; configured values win.
+  assert.equal(effectiveNetmtu(undefined, net, "udpu", root), DEFAULT_NETMTU);
+  assert.equal(effectiveNetmtu(1500, lo, "udpu", root), 1500);
+  // A large frame, headers and crypto included, is one UDP datagram.
+  const overhead = WIRE_HEADER_BYTES + CRYPTO_OVERHEAD_BYTES;
+  assert.ok(LARGE_NETMTU - 28 <= 65_507);
+  assert.ok(frameBytesForMtu(LARGE_NETMTU, overhead) > 59_000);
 });
 
 Deno.test("LOOPBACK_NETMTU datagrams stay under the 8 KiB slab the kernel charges", () => {
