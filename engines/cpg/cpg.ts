@@ -73,7 +73,7 @@ import {
   CpgReason,
   type CpgReasonCode,
   decodeCpgMessage,
-  encodeCpgMessage,
+  encodeCpgMessageParts,
   type JoinListEntry,
 } from "./wire.ts";
 
@@ -701,7 +701,7 @@ export class CpgEngine implements Engine {
   }
 
   #send(m: CpgMessage, guarantee: Guarantee = "agreed"): void {
-    this.#apiOrThrow().mcast(m.type, encodeCpgMessage(m), guarantee);
+    this.#apiOrThrow().mcast(m.type, encodeCpgMessageParts(m), guarantee);
   }
 
   #known(group: string, nodeId: NodeId, pid: number): boolean {

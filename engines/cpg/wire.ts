@@ -22,6 +22,7 @@ import {
   ByteReader,
   ByteWriter,
   finishDecode,
+  gather,
   utf8Length,
 } from "../../src/exec/bytes.ts";
 import { assert } from "../../src/lib/assert.ts";
@@ -112,26 +113,30 @@ function isReason(v: number): v is CpgReasonCode {
   return Number.isInteger(v) && v >= 1 && v <= 5;
 }
 
+/**
+ * Encodes one ordered message as parts to gather: an mcast is its header
+ * and the application's bytes as they came, so the packing layer copies
+ * them once, straight into frames.
+ */
+export function encodeCpgMessageParts(m: CpgMessage): readonly Uint8Array[] {
+  if (m.type !== "mcast") return [encodeCpgMessage(m)];
+  assert(validGroupName(m.group), "group name length");
+  assert(m.message.length <= CPG_MESSAGE_BYTES_MAX, "message too big");
+  const head = new ByteWriter(4 + 1 + 2 + utf8Length(m.group) + 4)
+    .u32(m.pid).u8(m.guarantee === "safe" ? 1 : 0).name(m.group)
+    .u32(m.message.length).finish();
+  return [head, m.message];
+}
+
 /** Encodes one ordered message (the payload behind the engine header). */
 export function encodeCpgMessage(m: CpgMessage): Uint8Array {
-  // An mcast is sized exactly, so a large message is copied once.
-  const w = new ByteWriter(
-    m.type === "mcast"
-      ? 4 + 1 + 2 + utf8Length(m.group) + 4 + m.message.length
-      : 64,
-  );
+  if (m.type === "mcast") return gather(encodeCpgMessageParts(m));
+  const w = new ByteWriter(64);
   switch (m.type) {
     case "procjoin":
     case "procleave":
       assert(validGroupName(m.group), "group name length");
       w.u32(m.pid).u32(m.reason).name(m.group);
-      break;
-    case "mcast":
-      assert(validGroupName(m.group), "group name length");
-      assert(m.message.length <= CPG_MESSAGE_BYTES_MAX, "message too big");
-      w.u32(m.pid).u8(m.guarantee === "safe" ? 1 : 0).name(m.group).blob(
-        m.message,
-      );
       break;
     case "joinlist":
       assert(m.entries.length <= JOINLIST_ENTRIES_MAX, "joinlist too long");

@@ -191,9 +191,14 @@ export interface EngineApi {
    * Multicasts one of this engine's messages (by name) to every node's
    * instance of this engine, in total order. Never refused: inside
    * `sync.process` it goes out with the sync traffic; otherwise it is held
-   * by the executive while sync runs and then sent, in order.
+   * by the executive while sync runs and then sent, in order. `payload`
+   * may be parts (gathered once, into frames); none may change afterwards.
    */
-  mcast(message: string, payload: Uint8Array, guarantee?: Guarantee): void;
+  mcast(
+    message: string,
+    payload: Uint8Array | readonly Uint8Array[],
+    guarantee?: Guarantee,
+  ): void;
   /** Answers a request whose handler returned "deferred". */
   reply(
     conn: ConnId,

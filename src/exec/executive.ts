@@ -118,8 +118,17 @@ export type ExecEvent =
 
 /** Outputs of the executive, performed by the driver in order. */
 export type ExecAction =
-  /** Multicast through TotemPg; `sync` frames pass the sync barrier. */
-  | { type: "mcast"; payload: Uint8Array; guarantee: Guarantee; sync: boolean }
+  /**
+   * Multicast through TotemPg; `sync` frames pass the sync barrier. The
+   * message is its parts in order (`gather` joins them): TotemPg copies them
+   * straight into frames.
+   */
+  | {
+    type: "mcast";
+    payload: readonly Uint8Array[];
+    guarantee: Guarantee;
+    sync: boolean;
+  }
   /**
    * Sync finished in `ringId`: release application frames. Perform it only
    * if the core is still in that ring (a newer ring holds them again).
@@ -201,7 +210,7 @@ interface SyncRound {
 }
 
 interface Outgoing {
-  payload: Uint8Array;
+  payload: readonly Uint8Array[];
   guarantee: Guarantee;
 }
 
@@ -641,7 +650,7 @@ export class Executive {
   #sendSync(m: SyncMessage): void {
     this.#emit({
       type: "mcast",
-      payload: encodeGroupMessage([SYNC_GROUP], encodeSyncMessage(m)),
+      payload: [encodeGroupMessage([SYNC_GROUP], encodeSyncMessage(m))],
       guarantee: "agreed",
       sync: true,
     });
@@ -787,15 +796,21 @@ export class Executive {
   #mcast(
     reg: Registered,
     fn: number,
-    payload: Uint8Array,
+    payload: Uint8Array | readonly Uint8Array[],
     guarantee: Guarantee,
   ): void {
-    // Gathered: a large message is copied once, not once per header.
-    const bytes = encodeGroupMessage(
-      [ENGINE_GROUP],
-      encodeEngineHeader(reg.engine.serviceId, fn, payload.length),
-      payload,
-    );
+    // Headers in one small buffer, the payload's parts as they are: a large
+    // message is copied once, into frames.
+    const parts = payload instanceof Uint8Array ? [payload] : payload;
+    let size = 0;
+    for (const p of parts) size += p.length;
+    const bytes = [
+      encodeGroupMessage(
+        [ENGINE_GROUP],
+        encodeEngineHeader(reg.engine.serviceId, fn, size),
+      ),
+      ...parts,
+    ];
     if (this.#syncContext !== null) {
       assert(
         this.#syncContext === reg,

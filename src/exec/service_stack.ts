@@ -59,7 +59,7 @@ export type StackAction =
   | { type: "sync_done"; ringId: RingId; performed: boolean };
 
 interface Pending {
-  payload: Uint8Array;
+  payload: readonly Uint8Array[];
   guarantee: Guarantee;
 }
 

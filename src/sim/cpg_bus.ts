@@ -9,6 +9,7 @@
  *
  * @module
  */
+import { gather } from "../exec/bytes.ts";
 import type { ConnId, Engine } from "../exec/engine.ts";
 import {
   type ExecAction,
@@ -77,7 +78,11 @@ export class OrderedBus {
     for (const a of out) {
       n.actions.push(a);
       if (a.type === "mcast") {
-        this.#queue.push({ from: id, payload: a.payload, sync: a.sync });
+        this.#queue.push({
+          from: id,
+          payload: gather(a.payload),
+          sync: a.sync,
+        });
       }
     }
     return out;

@@ -15,6 +15,7 @@ import {
   decodeCfgU32,
   decodeReloadReport,
 } from "../../engines/cfg/mod.ts";
+import { gather } from "../../src/exec/bytes.ts";
 import { CsError } from "../../src/exec/cs_error.ts";
 import { SERVICE_ID } from "../../src/exec/engine.ts";
 import { type ExecAction, Executive } from "../../src/exec/executive.ts";
@@ -50,7 +51,7 @@ function oneNode(): {
     const mcasts = only(pending, "mcast");
     assert(mcasts.length > 0, "sync stalled");
     pending = mcasts.flatMap((m) =>
-      step({ type: "deliver", from: 1, payload: m.payload })
+      step({ type: "deliver", from: 1, payload: gather(m.payload) })
     );
   }
   step({ type: "ipc_open", conn: 7, service: SERVICE_ID.CFG, pid: 4242 });
@@ -125,7 +126,7 @@ Deno.test("Executive runs a one-node reload vote and cfg records it in cmap", ()
   const delivered = step({
     type: "deliver",
     from: 1,
-    payload: request.payload,
+    payload: gather(request.payload),
   });
   const [prepare] = only(delivered, "control") as Control[];
   assertEquals(prepare.request, { op: "reload_prepare" });
@@ -143,7 +144,7 @@ Deno.test("Executive runs a one-node reload vote and cfg records it in cmap", ()
     "mcast",
   );
   const [commit] = only(
-    step({ type: "deliver", from: 1, payload: verdict[0].payload }),
+    step({ type: "deliver", from: 1, payload: gather(verdict[0].payload) }),
     "control",
   ) as Control[];
   assertEquals(commit.request, { op: "reload_commit" });

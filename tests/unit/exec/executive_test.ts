@@ -1,4 +1,5 @@
 import assert from "node:assert/strict";
+import { gather } from "../../../src/exec/bytes.ts";
 import { CsError } from "../../../src/exec/cs_error.ts";
 import type {
   ConnId,
@@ -427,7 +428,7 @@ Deno.test("Executive SERVICE_BUILD lists our services and travels on the sync la
   }, 0);
   const m = out.find((a) => a.type === "mcast");
   assert.ok(m !== undefined && m.type === "mcast" && m.sync);
-  const g = decodeGroupMessage(m.payload);
+  const g = decodeGroupMessage(gather(m.payload));
   assert.ok(g.ok);
   assert.deepEqual(g.value.groups, [SYNC_GROUP]);
   const d = decodeSyncMessage(g.value.payload);
@@ -464,4 +465,23 @@ Deno.test("Executive trans keeps only members that stayed through aborted rounds
       `init 1.${next.seq} trans [1,2,3] members [1,2,3]`,
     ),
   );
+});
+
+Deno.test("Executive hands an engine's message to TotemPg as parts: the request's bytes, not a copy", () => {
+  const bus = new OrderedBus([1, 2], () => [new RecEngine("a", 2)]);
+  bus.configure([[1, 2]]);
+  bus.settle();
+  bus.step(1, { type: "ipc_open", conn: 7, service: "a", pid: 70 });
+  const body = text("the application's bytes");
+  const before = bus.actionsOf(1, "mcast").length;
+  assert.deepEqual(bus.request(1, 7, 0, body)?.status, CsError.OK);
+  const sent = bus.actionsOf(1, "mcast").slice(before);
+  assert.equal(sent.length, 1);
+  // Headers in the first part; the request payload itself is the last.
+  assert.equal(sent[0].payload.length, 2);
+  assert.equal(sent[0].payload[1], body);
+  bus.settle();
+  assert.deepEqual((bus.node(2).engines[0] as RecEngine).notes, [
+    "1:the application's bytes",
+  ]);
 });

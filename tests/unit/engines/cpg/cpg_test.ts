@@ -22,6 +22,7 @@ import {
 } from "../../../../engines/cpg/wire.ts";
 import { CsError } from "../../../../src/exec/cs_error.ts";
 import type { ConnId, EngineApi } from "../../../../src/exec/engine.ts";
+import { gather } from "../../../../src/exec/bytes.ts";
 import { OrderedBus } from "../../../../src/sim/cpg_bus.ts";
 import type { NodeId, RingId } from "../../../../src/totem/types.ts";
 
@@ -33,8 +34,8 @@ class FakeApi implements EngineApi {
   constructor(nodeId: NodeId) {
     this.nodeId = nodeId;
   }
-  mcast(message: string, payload: Uint8Array): void {
-    const d = decodeCpgMessage(message as CpgMessageName, payload);
+  mcast(message: string, payload: Uint8Array | readonly Uint8Array[]): void {
+    const d = decodeCpgMessage(message as CpgMessageName, gather(payload));
     assert.ok(d.ok);
     this.sent.push(d.value);
   }
