@@ -61,6 +61,7 @@ import {
   type CpgProcess,
   decodeCpgRequest,
   encodeCpgCallback,
+  encodeCpgCallbackParts,
   encodeIterationItem,
   encodeMembership,
   encodeU32,
@@ -483,7 +484,7 @@ export class CpgEngine implements Engine {
           this.stats.unknownSender++;
           return;
         }
-        const payload = encodeCpgCallback({
+        const payload = encodeCpgCallbackParts({
           kind: "deliver",
           group: m.group,
           nodeId: from,

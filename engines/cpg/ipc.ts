@@ -38,6 +38,7 @@ import {
   utf8Length,
 } from "../../src/exec/bytes.ts";
 import { assert, unreachable } from "../../src/lib/assert.ts";
+import { gather } from "../../src/lib/gather.ts";
 import type {
   Decoded,
   Guarantee,
@@ -276,18 +277,26 @@ export function decodeU32(bytes: Uint8Array): Decoded<number> {
 
 const KIND = { deliver: 1, confchg: 2, totem_confchg: 3 } as const;
 
+/**
+ * Encodes a callback as parts to write in order: a delivery is its header
+ * and the delivered message as it came out of the ring, so the IPC writer
+ * copies the message at most once (into its write batch).
+ */
+export function encodeCpgCallbackParts(
+  cb: CpgCallback,
+): readonly Uint8Array[] {
+  if (cb.kind !== "deliver") return [encodeCpgCallback(cb)];
+  const head = new ByteWriter(1 + 2 + utf8Length(cb.group) + 4 + 4 + 4)
+    .u8(KIND.deliver).name(cb.group).u32(cb.nodeId).u32(cb.pid)
+    .u32(cb.message.length).finish();
+  return [head, cb.message];
+}
+
 /** Encodes a callback. */
 export function encodeCpgCallback(cb: CpgCallback): Uint8Array {
-  // A delivery is sized exactly, so a large message is copied once.
-  const w = new ByteWriter(
-    cb.kind === "deliver"
-      ? 1 + 2 + utf8Length(cb.group) + 4 + 4 + 4 + cb.message.length
-      : 64,
-  ).u8(KIND[cb.kind]);
+  if (cb.kind === "deliver") return gather(encodeCpgCallbackParts(cb));
+  const w = new ByteWriter(64).u8(KIND[cb.kind]);
   switch (cb.kind) {
-    case "deliver":
-      w.name(cb.group).u32(cb.nodeId).u32(cb.pid).blob(cb.message);
-      break;
     case "confchg":
       w.name(cb.group).u32(cb.members.length);
       for (const m of cb.members) w.u32(m.nodeId).u32(m.pid);

@@ -22,9 +22,9 @@ import {
   ByteReader,
   ByteWriter,
   finishDecode,
-  gather,
   utf8Length,
 } from "../../src/exec/bytes.ts";
+import { gather } from "../../src/lib/gather.ts";
 import { assert } from "../../src/lib/assert.ts";
 import { MESSAGE_BYTES_MAX } from "../../src/totem/config.ts";
 import type {

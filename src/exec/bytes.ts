@@ -123,21 +123,6 @@ export class ByteWriter {
   }
 }
 
-/** The parts of a message as one buffer (the part itself when alone). */
-export function gather(parts: Uint8Array | readonly Uint8Array[]): Uint8Array {
-  if (parts instanceof Uint8Array) return parts;
-  if (parts.length === 1) return parts[0];
-  let size = 0;
-  for (const p of parts) size += p.length;
-  const out = new Uint8Array(size);
-  let at = 0;
-  for (const p of parts) {
-    out.set(p, at);
-    at += p.length;
-  }
-  return out;
-}
-
 /** UTF-8 byte length of `s`. */
 export function utf8Length(s: string): number {
   return UTF8.encode(s).length;

@@ -213,7 +213,7 @@ export interface EngineApi {
    * TRY_AGAIN until it catches up, and a client the IPC layer cannot hold
    * at all is disconnected, so it never goes on as if it had not missed one).
    */
-  event(conn: ConnId, payload: Uint8Array): boolean;
+  event(conn: ConnId, payload: Uint8Array | readonly Uint8Array[]): boolean;
   /** Closes a client connection; the engine's `connClose` follows. */
   disconnect(conn: ConnId): void;
   /** Writes to the log under this engine's name. */

@@ -148,7 +148,8 @@ export type ExecAction =
     status: CsStatus;
     payload: Uint8Array;
   }
-  | { type: "event"; conn: ConnId; payload: Uint8Array }
+  /** A callback to a client; parts are written in order (`gather`). */
+  | { type: "event"; conn: ConnId; payload: Uint8Array | readonly Uint8Array[] }
   /**
    * An engine asks the node for something only the driver can do
    * (`NodeControlRequest`); answer later with a `control_done` event

@@ -144,8 +144,10 @@ export function writeFrame(
   target: Uint8Array,
   at: number,
   frame: Frame,
+  tail?: Uint8Array,
 ): number {
-  const length = FRAME_HEADER_BYTES + frame.payload.length;
+  const length = FRAME_HEADER_BYTES + frame.payload.length +
+    (tail?.length ?? 0);
   assert(isU32(frame.requestId), "frame requestId is not a u32");
   assert(isU32(frame.code), "frame code is not a u32");
   assert(at + length <= target.length, "frame does not fit its target");
@@ -155,6 +157,9 @@ export function writeFrame(
   writeU32(target, at + 8, frame.requestId);
   writeU32(target, at + 12, frame.code);
   target.set(frame.payload, at + FRAME_HEADER_BYTES);
+  if (tail !== undefined) {
+    target.set(tail, at + FRAME_HEADER_BYTES + frame.payload.length);
+  }
   return at + length;
 }
 
@@ -165,10 +170,16 @@ export function encodeFrame(frame: Frame): Uint8Array {
   return bytes;
 }
 
-/** Encodes only the 16-byte header of `frame` (the payload goes separately). */
-export function encodeHeader(frame: Frame): Uint8Array {
+/**
+ * Encodes only the 16-byte header of `frame` (the payload goes separately),
+ * for a body of `bodyBytes` (the payload's length unless more follows it).
+ */
+export function encodeHeader(
+  frame: Frame,
+  bodyBytes = frame.payload.length,
+): Uint8Array {
   const bytes = new Uint8Array(FRAME_HEADER_BYTES);
-  writeU32(bytes, 0, FRAME_HEADER_BYTES + frame.payload.length);
+  writeU32(bytes, 0, FRAME_HEADER_BYTES + bodyBytes);
   writeU16(bytes, 4, frame.type);
   writeU32(bytes, 8, frame.requestId);
   writeU32(bytes, 12, frame.code);

@@ -33,6 +33,12 @@ const DIRECT_WRITE_PAYLOAD_BYTES = 64 * 1024;
 /** A frame waiting to be written; `event` marks EVENT frames for accounting. */
 export interface OutFrame extends Frame {
   event: boolean;
+  /**
+   * More body after `payload`, from its own buffer: a callback's header and
+   * the application's message travel apart, and are copied at most once,
+   * into the write batch (or not at all when large).
+   */
+  tail?: Uint8Array;
 }
 
 /** Callbacks of a `FrameWriter`. */
@@ -44,8 +50,8 @@ export interface FrameWriterHooks {
 }
 
 /** Total size of `frame` on the wire. */
-export function frameBytes(frame: Frame): number {
-  return FRAME_HEADER_BYTES + frame.payload.length;
+export function frameBytes(frame: Frame & { tail?: Uint8Array }): number {
+  return FRAME_HEADER_BYTES + frame.payload.length + (frame.tail?.length ?? 0);
 }
 
 async function writeAll(conn: Deno.Conn, bytes: Uint8Array): Promise<void> {
@@ -127,11 +133,22 @@ export class FrameWriter {
     let end = start;
     let bytes = 0;
     let eventBytes = 0;
-    if (first.payload.length >= DIRECT_WRITE_PAYLOAD_BYTES) {
-      // One big frame: the header alone, then the payload from its own
-      // buffer. Two syscalls cost less than copying a megabyte.
-      await writeAll(this.#conn, encodeHeader(first));
-      await writeAll(this.#conn, first.payload);
+    const firstBody = frameBytes(first) - FRAME_HEADER_BYTES;
+    if (firstBody >= DIRECT_WRITE_PAYLOAD_BYTES) {
+      // One big frame: the header alone (with a small payload when a tail
+      // follows), then the big part from its own buffer. Two syscalls cost
+      // less than copying a megabyte.
+      const tail = first.tail;
+      if (tail === undefined) {
+        await writeAll(this.#conn, encodeHeader(first));
+        await writeAll(this.#conn, first.payload);
+      } else {
+        const head = new Uint8Array(FRAME_HEADER_BYTES + first.payload.length);
+        head.set(encodeHeader(first, firstBody));
+        head.set(first.payload, FRAME_HEADER_BYTES);
+        await writeAll(this.#conn, head);
+        await writeAll(this.#conn, tail);
+      }
       end = start + 1;
       bytes = frameBytes(first);
       if (first.event) eventBytes = bytes;
@@ -139,7 +156,7 @@ export class FrameWriter {
       while (end < queue.length) {
         const frame = queue[end]!;
         const size = frameBytes(frame);
-        if (frame.payload.length >= DIRECT_WRITE_PAYLOAD_BYTES) break;
+        if (size - FRAME_HEADER_BYTES >= DIRECT_WRITE_PAYLOAD_BYTES) break;
         if (bytes + size > WRITE_BATCH_BYTES_MAX) break;
         bytes += size;
         if (frame.event) eventBytes += size;
@@ -147,7 +164,9 @@ export class FrameWriter {
       }
       const batch = new Uint8Array(bytes);
       let at = 0;
-      for (let i = start; i < end; i++) at = writeFrame(batch, at, queue[i]!);
+      for (let i = start; i < end; i++) {
+        at = writeFrame(batch, at, queue[i]!, queue[i]!.tail);
+      }
       assert(at === bytes, "batch size mismatch");
       await writeAll(this.#conn, batch);
     }

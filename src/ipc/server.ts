@@ -12,6 +12,7 @@
  * does not pretend to check them (PROTOCOL.md, "Access control").
  */
 import { assert } from "../lib/assert.ts";
+import { gather } from "../lib/gather.ts";
 import type { LogLevel } from "../log/logger.ts";
 import { CsError, csErrorName } from "./cs_error.ts";
 import {
@@ -325,9 +326,14 @@ export class IpcServer {
    * TRY_AGAIN to that client's sends. A connection that stays over the
    * limit for `stuckMsMax`, or passes `outgoingBytesHardMax`, is cut.
    * `payload` is not copied (one buffer can go to many connections), so it
-   * must not be modified afterwards.
+   * must not be modified afterwards. It may be parts of the body, in order:
+   * the last is written from its own buffer (a delivered message after its
+   * callback header).
    */
-  sendEvent(connId: number, payload: Uint8Array): boolean {
+  sendEvent(
+    connId: number,
+    payload: Uint8Array | readonly Uint8Array[],
+  ): boolean {
     const conn = this.#conns.get(connId);
     if (conn === undefined) return false;
     return conn.sendEvent(payload);
@@ -554,11 +560,22 @@ class ServerConn {
     this.#teardown("error", true, message);
   }
 
-  sendEvent(payload: Uint8Array): boolean {
+  sendEvent(body: Uint8Array | readonly Uint8Array[]): boolean {
     if (this.#state !== "open") return false;
+    let payload: Uint8Array;
+    let tail: Uint8Array | undefined;
+    if (body instanceof Uint8Array) {
+      payload = body;
+    } else if (body.length <= 1) {
+      payload = body[0] ?? EMPTY;
+    } else {
+      payload = gather(body.slice(0, -1));
+      tail = body[body.length - 1];
+    }
+    const size = payload.length + (tail?.length ?? 0);
     assert(
-      FRAME_HEADER_BYTES + payload.length <= this.#ctx.options.messageBytesMax,
-      `event of ${payload.length} bytes exceeds messageBytesMax`,
+      FRAME_HEADER_BYTES + size <= this.#ctx.options.messageBytesMax,
+      `event of ${size} bytes exceeds messageBytesMax`,
     );
     this.#counters.dispatched++;
     this.#enqueue({
@@ -566,6 +583,7 @@ class ServerConn {
       requestId: 0,
       code: 0,
       payload,
+      tail,
       event: true,
     });
     if (this.#state !== "open") return false;

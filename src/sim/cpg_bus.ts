@@ -9,7 +9,7 @@
  *
  * @module
  */
-import { gather } from "../exec/bytes.ts";
+import { gather } from "../lib/gather.ts";
 import type { ConnId, Engine } from "../exec/engine.ts";
 import {
   type ExecAction,
@@ -200,7 +200,7 @@ export class OrderedBus {
   events(id: NodeId, conn: ConnId): Uint8Array[] {
     return this.node(id).actions.flatMap((
       a,
-    ) => (a.type === "event" && a.conn === conn ? [a.payload] : []));
+    ) => (a.type === "event" && a.conn === conn ? [gather(a.payload)] : []));
   }
 
   /** Actions of node `id` of one type. */

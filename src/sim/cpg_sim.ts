@@ -64,6 +64,7 @@ import {
   generateFaultPlan,
   type StorageOnRestart,
 } from "./faults.ts";
+import { gather } from "../lib/gather.ts";
 import { Network } from "./network.ts";
 import { FAST_TOTEM, l1BudgetMs } from "./simulate.ts";
 
@@ -838,7 +839,7 @@ export class CpgSimulation {
           this.#replies.set(a.requestId, a.status);
           break;
         case "event":
-          this.#onClientEvent(host, a.conn, a.payload);
+          this.#onClientEvent(host, a.conn, gather(a.payload));
           break;
         case "disconnect": {
           const sc = this.#connById.get(a.conn);

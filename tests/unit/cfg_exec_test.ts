@@ -15,7 +15,7 @@ import {
   decodeCfgU32,
   decodeReloadReport,
 } from "../../engines/cfg/mod.ts";
-import { gather } from "../../src/exec/bytes.ts";
+import { gather } from "../../src/lib/gather.ts";
 import { CsError } from "../../src/exec/cs_error.ts";
 import { SERVICE_ID } from "../../src/exec/engine.ts";
 import { type ExecAction, Executive } from "../../src/exec/executive.ts";

@@ -1,5 +1,5 @@
 import assert from "node:assert/strict";
-import { gather } from "../../../src/exec/bytes.ts";
+import { gather } from "../../../src/lib/gather.ts";
 import { CsError } from "../../../src/exec/cs_error.ts";
 import type {
   ConnId,

@@ -1,3 +1,4 @@
+import { gather } from "../../../src/lib/gather.ts";
 import assert from "node:assert/strict";
 import { CpgEngine } from "../../../engines/cpg/cpg.ts";
 import {
@@ -144,7 +145,7 @@ class StackNet {
   callbacks(id: NodeId, conn: number): CpgCallback[] {
     return this.nodes.get(id)!.actions.flatMap((a) => {
       if (a.type !== "event" || a.conn !== conn) return [];
-      const d = decodeCpgCallback(a.payload);
+      const d = decodeCpgCallback(gather(a.payload));
       assert.ok(d.ok);
       return [d.value];
     });

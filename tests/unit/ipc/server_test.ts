@@ -1,6 +1,7 @@
 // IpcServer over real Unix sockets in temp dirs: handshake, dispatch, flow
 // control and every kind of bad client. Raw sockets play the bad clients.
 import assert from "node:assert/strict";
+import { gather } from "../../../src/lib/gather.ts";
 import { IpcConnection } from "../../../src/client/ipc_connection.ts";
 import { CsError } from "../../../src/ipc/cs_error.ts";
 import {
@@ -843,6 +844,34 @@ Deno.test("IpcServer: a client that leaves while its request is held is closed o
     server.holdRequests(null);
     await waitFor(() => rec.closes.length === 1, "the close");
     assert.equal(rec.requests.length, 1);
+  });
+});
+
+Deno.test("IpcServer.sendEvent writes parts as one EVENT body, small ones batched and large ones direct", async () => {
+  await withServer({}, async ({ path, server }) => {
+    const raw = await Raw.open(path);
+    try {
+      await raw.hello();
+      const id = server.connectionStats()[0].id;
+      const big = new Uint8Array(100_000).map((_, i) => i & 0xff);
+      const bodies: Uint8Array[][] = [
+        [new Uint8Array([1, 2]), new Uint8Array([3])],
+        [new Uint8Array([4]), big],
+        [new Uint8Array([5, 6, 7])],
+        [new Uint8Array([8]), new Uint8Array([9]), new Uint8Array([10])],
+      ];
+      for (const b of bodies) assert.equal(server.sendEvent(id, b), true);
+      for (const b of bodies) {
+        const frame = await raw.next();
+        assert.equal(frame.type, FrameType.EVENT);
+        assert.deepEqual(frame.payload, gather(b));
+      }
+      const [s] = server.connectionStats();
+      // HELLO_OK (16 + 20), then four EVENT headers and their bodies.
+      assert.equal(s.bytesOut, 16 + 20 + 4 * 16 + 3 + 100_001 + 3 + 3);
+    } finally {
+      raw.close();
+    }
   });
 });
 

@@ -22,7 +22,7 @@ import {
 } from "../../../../engines/cpg/wire.ts";
 import { CsError } from "../../../../src/exec/cs_error.ts";
 import type { ConnId, EngineApi } from "../../../../src/exec/engine.ts";
-import { gather } from "../../../../src/exec/bytes.ts";
+import { gather } from "../../../../src/lib/gather.ts";
 import { OrderedBus } from "../../../../src/sim/cpg_bus.ts";
 import type { NodeId, RingId } from "../../../../src/totem/types.ts";
 
@@ -40,8 +40,8 @@ class FakeApi implements EngineApi {
     this.sent.push(d.value);
   }
   reply(): void {}
-  event(conn: ConnId, payload: Uint8Array): boolean {
-    const d = decodeCpgCallback(payload);
+  event(conn: ConnId, payload: Uint8Array | readonly Uint8Array[]): boolean {
+    const d = decodeCpgCallback(gather(payload));
     assert.ok(d.ok);
     this.events.push({ conn, cb: d.value });
     return true;
