@@ -156,6 +156,7 @@ export async function openNode(options: OpenNodeOptions): Promise<OpenNode> {
     logger,
     stateDir,
     transportOverheadBytes: WIRE_HEADER_BYTES + cryptoOverheadBytes,
+    transportHeaderBytes: WIRE_HEADER_BYTES,
   });
   runtime = rt;
   return {

@@ -56,6 +56,8 @@ export interface NodeRuntimeOptions {
   seed?: number;
   /** Bytes the transport adds per datagram (header, crypto), for packing. */
   transportOverheadBytes?: number;
+  /** The transport's header, written in place in front of frames (wire.ts). */
+  transportHeaderBytes?: number;
   /** Hold application frames after ring changes until `syncDone()`. */
   syncBarrier?: boolean;
 }
@@ -158,6 +160,7 @@ export class NodeRuntime {
     });
     this.pg = new TotemPg(this.srp, {
       transportOverheadBytes: options.transportOverheadBytes ?? 0,
+      transportHeaderBytes: options.transportHeaderBytes ?? 0,
     });
   }
 

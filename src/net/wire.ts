@@ -27,6 +27,7 @@
  * @module
  */
 import { assert } from "../lib/assert.ts";
+import { claimHeadroom } from "../lib/headroom.ts";
 
 /** First byte of every transport packet. */
 export const WIRE_MAGIC = 0xd5;
@@ -81,7 +82,10 @@ export type DecodedPacket =
   | { ok: true; value: Packet }
   | { ok: false; reason: WireRejectReason };
 
-/** Returns header || body as one new buffer. */
+/**
+ * Returns header || body as one buffer: in place when `body` has a free
+ * `WIRE_HEADER_BYTES` slot in front of it (src/lib/headroom.ts), else new.
+ */
 export function encodePacket(
   header: PacketHeader,
   body: Uint8Array,
@@ -104,14 +108,15 @@ export function encodePacket(
     header.kind === "data" || body.length === PING_BODY_BYTES,
     `${header.kind} body must be ${PING_BODY_BYTES} bytes, got ${body.length}`,
   );
-  const out = new Uint8Array(WIRE_HEADER_BYTES + body.length);
+  const inPlace = claimHeadroom(body, WIRE_HEADER_BYTES);
+  const out = inPlace ?? new Uint8Array(WIRE_HEADER_BYTES + body.length);
   out[0] = WIRE_MAGIC;
   out[1] = WIRE_VERSION;
   out[2] = KIND_CODES[header.kind];
   out[3] = header.link;
   writeU32(out, 4, header.sender);
   writeU32(out, 8, header.dst);
-  out.set(body, WIRE_HEADER_BYTES);
+  if (inPlace === null) out.set(body, WIRE_HEADER_BYTES);
   return out;
 }
 

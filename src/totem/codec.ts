@@ -29,6 +29,7 @@
  * bad outgoing message is our own bug.
  */
 import { assert, unreachable } from "../lib/assert.ts";
+import { claimHeadroom } from "../lib/headroom.ts";
 import { PROCESSOR_COUNT_MAX, RTR_ENTRIES_MAX } from "./config.ts";
 import type {
   CommitEntry,
@@ -152,14 +153,17 @@ export function encodeMcast(
     guarantee === "agreed" || guarantee === "safe",
     "mcast guarantee must be agreed or safe",
   );
-  const bytes = new Uint8Array(MCAST_HEADER_BYTES + payload.length);
+  // A frame built with headroom (the packer's) takes the header in place.
+  const inPlace = claimHeadroom(payload, MCAST_HEADER_BYTES);
+  const bytes = inPlace ??
+    new Uint8Array(MCAST_HEADER_BYTES + payload.length);
   const view = viewOf(bytes);
   const flags = (encapsulated ? FLAG_ENCAPSULATED : 0) |
     (guarantee === "safe" ? FLAG_SAFE : 0);
   writeHeader(view, FRAME_TYPE.mcast, flags, sender, ringId);
   view.setUint32(HEADER_BYTES, seq, true);
   view.setUint32(HEADER_BYTES + 4, payload.length, true);
-  bytes.set(payload, MCAST_HEADER_BYTES);
+  if (inPlace === null) bytes.set(payload, MCAST_HEADER_BYTES);
   return bytes;
 }
 

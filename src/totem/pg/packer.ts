@@ -27,6 +27,7 @@
  * @module
  */
 import { assert } from "../../lib/assert.ts";
+import { withHeadroom } from "../../lib/headroom.ts";
 import { MESSAGE_BYTES_MAX } from "../config.ts";
 
 /** Version byte of a packed frame; others are rejected with "bad_version". */
@@ -51,6 +52,12 @@ export interface PackerOptions {
   frameBytesMax: number;
   /** Close the frame rather than start a fragment with less data room; default 32. */
   fragmentBytesMin?: number;
+  /**
+   * Header sizes the layers below write in front of each frame, innermost
+   * first: frames are allocated with that much free room before them
+   * (src/lib/headroom.ts), so the headers go in place. Default none.
+   */
+  headroom?: readonly number[];
 }
 
 /** Turns messages into frames; one per node (fragment ids are per sender). */
@@ -68,6 +75,7 @@ export class Packer {
   #continuation = 0;
   /** Last fragment id used; ids roll 1..255, skipping 0. */
   #fragId = 0;
+  readonly #headroom: readonly number[];
 
   constructor(options: PackerOptions) {
     const { frameBytesMax } = options;
@@ -78,6 +86,7 @@ export class Packer {
     );
     this.frameBytesMax = frameBytesMax;
     this.chunkBytesMax = frameBytesMax - PG_HEADER_BYTES - PG_LEN_BYTES;
+    this.#headroom = options.headroom ?? [];
     this.fragmentBytesMin = options.fragmentBytesMin ??
       FRAGMENT_BYTES_MIN_DEFAULT;
     assert(
@@ -211,7 +220,7 @@ export class Packer {
     assert(count > 0, "finishing an empty frame");
     const total = this.#frameBytes();
     assert(total <= this.frameBytesMax, "frame over budget");
-    const frame = new Uint8Array(total);
+    const frame = withHeadroom(total, this.#headroom);
     frame[0] = PG_VERSION;
     frame[1] = fragmented;
     frame[2] = this.#continuation;

@@ -20,6 +20,11 @@ export const IP_UDP_HEADER_BYTES = 28;
 export interface TotemPgOptions {
   /** Bytes the transport adds per datagram (its header and crypto). */
   transportOverheadBytes: number;
+  /**
+   * The transport's header in front of each frame, which it writes in place
+   * when frames leave room for it (src/net/wire.ts `encodePacket`). 0: none.
+   */
+  transportHeaderBytes?: number;
 }
 
 /**
@@ -64,9 +69,14 @@ export class TotemPg {
       srp.config.netmtu,
       options.transportOverheadBytes,
     );
+    // Room for the Totem mcast header and the transport's, written in place.
+    const headroom = [MCAST_HEADER_BYTES];
+    if ((options.transportHeaderBytes ?? 0) > 0) {
+      headroom.push(options.transportHeaderBytes!);
+    }
     this.#packers = {
-      app: new Packer({ frameBytesMax }),
-      sync: new Packer({ frameBytesMax }),
+      app: new Packer({ frameBytesMax, headroom }),
+      sync: new Packer({ frameBytesMax, headroom }),
     };
   }
 
