@@ -139,20 +139,27 @@ export function requestFn(req: CpgRequest): number {
   return CPG_REQUEST_FN[req.fn];
 }
 
+/**
+ * Encodes a request payload as parts (client side): an mcast is its
+ * guarantee byte and the application's message as given, which the IPC
+ * writer sends without copying it behind the byte.
+ */
+export function encodeCpgRequestParts(req: CpgRequest): readonly Uint8Array[] {
+  if (req.fn !== "mcast") return [encodeCpgRequest(req)];
+  assert(req.message.length <= CPG_MESSAGE_BYTES_MAX, "message too big");
+  return [new Uint8Array([req.guarantee === "safe" ? 1 : 0]), req.message];
+}
+
 /** Encodes a request payload (client side). */
 export function encodeCpgRequest(req: CpgRequest): Uint8Array {
-  // An mcast is sized exactly, so a large message is copied once.
-  const w = new ByteWriter(req.fn === "mcast" ? 1 + req.message.length : 32);
+  if (req.fn === "mcast") return gather(encodeCpgRequestParts(req));
+  const w = new ByteWriter(32);
   switch (req.fn) {
     case "join":
       w.u32(req.flags).name(req.group);
       break;
     case "leave":
     case "local_get":
-      break;
-    case "mcast":
-      assert(req.message.length <= CPG_MESSAGE_BYTES_MAX, "message too big");
-      w.u8(req.guarantee === "safe" ? 1 : 0).bytes(req.message);
       break;
     case "membership_get":
       w.name(req.group);

@@ -296,12 +296,16 @@ export async function sendUntil(
   let seq = 0;
   const inFlight: Promise<void>[] = [];
   let refused = false;
+  // A buffer per send in flight (the engine may hold it until the send
+  // answers), reused after: allocating 64 KiB per message costs the sender
+  // more than the message itself.
+  const free: Uint8Array[] = [];
   while (performance.now() < o.endAt) {
-    // A buffer per send: the engine may hold it until the send answers.
-    const buf = new Uint8Array(o.size);
+    const buf = free.pop() ?? new Uint8Array(o.size);
     writeHeader(buf, o.runId, o.index, seq++, performance.now());
     inFlight.push(
       port.send(buf).then((r) => {
+        free.push(buf);
         if (r === "ok") out.accepted++;
         else {
           out.tryAgain++;

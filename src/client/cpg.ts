@@ -22,6 +22,7 @@ import {
   decodeMembership,
   decodeU32,
   encodeCpgRequest,
+  encodeCpgRequestParts,
   requestFn,
 } from "../../engines/cpg/ipc.ts";
 import type { CpgRequest } from "../../engines/cpg/ipc.ts";
@@ -295,7 +296,10 @@ export class CpgClient {
   }
 
   async #call(req: CpgRequest): Promise<Uint8Array> {
-    const r = await this.#conn.request(requestFn(req), encodeCpgRequest(req));
+    const r = await this.#conn.request(
+      requestFn(req),
+      encodeCpgRequestParts(req),
+    );
     if (r.status !== CsError.OK) throw new CpgError(req.fn, r.status);
     return r.payload;
   }

@@ -47,6 +47,7 @@ import {
   FrameReader,
   FrameWriter,
   isDisconnectError,
+  splitBody,
 } from "../ipc/framed_conn.ts";
 
 /** Options of `IpcConnection.connect`. */
@@ -210,9 +211,14 @@ export class IpcConnection {
    * Sends one request and resolves with the daemon's response; any number
    * may be in flight. Rejects with `IpcError` ERR_TOO_BIG when the payload
    * cannot fit a frame, and with the close error once the connection ends.
-   * Do not modify `payload` until the promise settles.
+   * Do not modify `payload` until the promise settles. It may be parts of
+   * the body, in order (a header, then the application's bytes, which are
+   * written from their own buffer instead of being copied behind it).
    */
-  request(fn: number, payload: Uint8Array = EMPTY): Promise<IpcResponse> {
+  request(
+    fn: number,
+    body: Uint8Array | readonly Uint8Array[] = EMPTY,
+  ): Promise<IpcResponse> {
     if (this.#closeInfo !== null) {
       return Promise.reject(this.#closeInfo.error);
     }
@@ -221,11 +227,13 @@ export class IpcConnection {
         new IpcError(CsError.INVALID_PARAM, `fn ${fn} is not a u32`),
       );
     }
-    if (FRAME_HEADER_BYTES + payload.length > this.messageBytesMax) {
+    const { payload, tail } = splitBody(body);
+    const size = payload.length + (tail?.length ?? 0);
+    if (FRAME_HEADER_BYTES + size > this.messageBytesMax) {
       return Promise.reject(
         new IpcError(
           CsError.TOO_BIG,
-          `request of ${payload.length} bytes exceeds the daemon's limit of ${
+          `request of ${size} bytes exceeds the daemon's limit of ${
             this.messageBytesMax - FRAME_HEADER_BYTES
           } payload bytes`,
         ),
@@ -243,6 +251,7 @@ export class IpcConnection {
         requestId,
         code: fn,
         payload,
+        tail,
         event: false,
       });
     });

@@ -18,6 +18,7 @@ import {
   FrameDecoder,
   writeFrame,
 } from "./codec.ts";
+import { gather } from "../lib/gather.ts";
 
 /** Size of one receive chunk. */
 export const READ_CHUNK_BYTES = 64 * 1024;
@@ -47,6 +48,19 @@ export interface FrameWriterHooks {
   written(frames: number, bytes: number, eventBytes: number): void;
   /** A write failed: the peer is gone. Not called after `close()`. */
   failed(error: unknown): void;
+}
+
+/**
+ * A frame body given whole or as parts, as `OutFrame` carries it: the last
+ * part (the application's bytes) is the tail, written from its own buffer;
+ * the parts before it, small headers, are joined.
+ */
+export function splitBody(
+  body: Uint8Array | readonly Uint8Array[],
+): { payload: Uint8Array; tail?: Uint8Array } {
+  if (body instanceof Uint8Array) return { payload: body };
+  if (body.length <= 1) return { payload: body[0] ?? new Uint8Array(0) };
+  return { payload: gather(body.slice(0, -1)), tail: body[body.length - 1] };
 }
 
 /** Total size of `frame` on the wire. */

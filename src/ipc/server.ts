@@ -12,7 +12,6 @@
  * does not pretend to check them (PROTOCOL.md, "Access control").
  */
 import { assert } from "../lib/assert.ts";
-import { gather } from "../lib/gather.ts";
 import type { LogLevel } from "../log/logger.ts";
 import { CsError, csErrorName } from "./cs_error.ts";
 import {
@@ -41,6 +40,7 @@ import {
   FrameWriter,
   isDisconnectError,
   type OutFrame,
+  splitBody,
 } from "./framed_conn.ts";
 import { OutgoingBudget, type OutgoingLimits } from "./flow_control.ts";
 
@@ -562,16 +562,7 @@ class ServerConn {
 
   sendEvent(body: Uint8Array | readonly Uint8Array[]): boolean {
     if (this.#state !== "open") return false;
-    let payload: Uint8Array;
-    let tail: Uint8Array | undefined;
-    if (body instanceof Uint8Array) {
-      payload = body;
-    } else if (body.length <= 1) {
-      payload = body[0] ?? EMPTY;
-    } else {
-      payload = gather(body.slice(0, -1));
-      tail = body[body.length - 1];
-    }
+    const { payload, tail } = splitBody(body);
     const size = payload.length + (tail?.length ?? 0);
     assert(
       FRAME_HEADER_BYTES + size <= this.#ctx.options.messageBytesMax,

@@ -875,6 +875,34 @@ Deno.test("IpcServer.sendEvent writes parts as one EVENT body, small ones batche
   });
 });
 
+Deno.test("IpcConnection.request sends parts as one body, a large tail from its own buffer", async () => {
+  await withServer({}, async ({ path, rec }) => {
+    rec.reply = (_fn, payload) => ({
+      status: CsError.OK,
+      payload: new Uint8Array([
+        payload.length >>> 16,
+        payload[0],
+        payload.at(-1)!,
+      ]),
+    });
+    const conn = await IpcConnection.connect({ path, service: "cpg" });
+    try {
+      const big = new Uint8Array(70_000).fill(9);
+      const small = await conn.request(3, [
+        new Uint8Array([1]),
+        new Uint8Array([2, 3]),
+      ]);
+      const large = await conn.request(3, [new Uint8Array([7]), big]);
+      assert.deepEqual([...small.payload], [0, 1, 3]);
+      assert.deepEqual([...large.payload], [70_001 >>> 16, 7, 9]);
+      assert.deepEqual(rec.requests[0].payload, [1, 2, 3]);
+      assert.equal(rec.requests[1].payload.length, 70_001);
+    } finally {
+      await conn.close();
+    }
+  });
+});
+
 Deno.test("IpcServer counts invalid requests and bytes per connection", async () => {
   await withServer({}, async ({ path, rec, server }) => {
     rec.reply = (fn) => ({
