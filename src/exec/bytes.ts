@@ -8,10 +8,8 @@
  * @module
  */
 import { assert } from "../lib/assert.ts";
+import { utf8DecodeStrict, utf8Encode, utf8Length } from "../lib/utf8.ts";
 import type { Decoded, RejectReason, RingId } from "../totem/types.ts";
-
-const UTF8 = new TextEncoder();
-const UTF8_STRICT = new TextDecoder("utf-8", { fatal: true, ignoreBOM: true });
 
 /** Largest integer a u64 field may carry: JS numbers stay exact below 2^53. */
 export const U64_SAFE_MAX = Number.MAX_SAFE_INTEGER;
@@ -95,7 +93,7 @@ export class ByteWriter {
 
   /** `u16 length | UTF-8 bytes`; the caller checked the length bound. */
   name(s: string): this {
-    const b = UTF8.encode(s);
+    const b = utf8Encode(s);
     this.u16(b.length);
     return this.bytes(b);
   }
@@ -123,10 +121,7 @@ export class ByteWriter {
   }
 }
 
-/** UTF-8 byte length of `s`. */
-export function utf8Length(s: string): number {
-  return UTF8.encode(s).length;
-}
+export { utf8Length };
 
 /** Reads little-endian fields; any failure sticks and is reported by `ok`. */
 export class ByteReader {
@@ -222,7 +217,7 @@ export class ByteReader {
     const raw = this.bytes(len, what);
     if (this.#failure !== null) return "";
     try {
-      return UTF8_STRICT.decode(raw);
+      return utf8DecodeStrict(raw);
     } catch {
       // A fatal decoder throws on malformed input; that is a rejection here.
       this.fail(`${what} is not UTF-8`);

@@ -16,6 +16,7 @@
  * @module
  */
 import { assert } from "../../lib/assert.ts";
+import { utf8DecodeStrict, utf8Encode } from "../../lib/utf8.ts";
 import type { Decoded } from "../types.ts";
 
 export {
@@ -41,12 +42,6 @@ export interface GroupMessage {
   payload: Uint8Array;
 }
 
-const UTF8 = new TextEncoder();
-const UTF8_STRICT = new TextDecoder("utf-8", {
-  fatal: true,
-  ignoreBOM: true, // keep a leading BOM: decoding must be canonical
-});
-
 /**
  * The `G | lengths | names` prefix alone, to hand to `Packer.add` as
  * `[header, payload]` so the payload is copied only once, into the frame.
@@ -56,7 +51,7 @@ export function encodeGroupHeader(groups: readonly string[]): Uint8Array {
     groups.length >= 1 && groups.length <= GROUP_COUNT_MAX,
     `a group message needs 1..${GROUP_COUNT_MAX} groups, got ${groups.length}`,
   );
-  const names = groups.map((g) => UTF8.encode(g));
+  const names = groups.map(utf8Encode);
   let bytes = 2 + 2 * names.length;
   for (const n of names) {
     assert(
@@ -133,7 +128,7 @@ export function decodeGroupMessage(bytes: Uint8Array): Decoded<GroupMessage> {
 function utf8(bytes: Uint8Array): string | null {
   // A fatal decoder throws on malformed input; that is a rejection here.
   try {
-    return UTF8_STRICT.decode(bytes);
+    return utf8DecodeStrict(bytes);
   } catch {
     return null;
   }
