@@ -5,7 +5,7 @@
  *
  *   sudo deno run -A scripts/bench/side_by_side.ts [--runs 3] [--duration 10]
  *        [--quick] [--only denosync|corosync] [--json FILE] [--cleanup]
- *        [--keep-logs]
+ *        [--keep-logs] [--sizes 1024,65536]
  *
  * Needs root: it creates network namespaces dsb-n1..3 (one per node) and
  * dsb-br (a bridge between them) with private addresses 10.213.0.1-3/24
@@ -225,6 +225,7 @@ async function denosyncCluster(
           Deno.execPath(),
           "run",
           "-A",
+          ...profileFlags(),
           `${ROOT}main.ts`,
           "run",
           "-c",
@@ -525,6 +526,15 @@ async function setLoss(i: number, percent: number | null): Promise<void> {
 
 // ---------------------------------------------------------------- one engine
 
+/**
+ * `DENOSYNC_BENCH_CPU_PROF=DIR`: every denosync daemon writes a V8 CPU
+ * profile into DIR when it exits (`deno run --cpu-prof`).
+ */
+function profileFlags(): string[] {
+  const dir = Deno.env.get("DENOSYNC_BENCH_CPU_PROF");
+  return dir === undefined ? [] : ["--cpu-prof", `--cpu-prof-dir=${dir}`];
+}
+
 interface Plan {
   durationMs: number;
   sizes: number[];
@@ -735,6 +745,7 @@ if (import.meta.main) {
       json: { type: "string" },
       cleanup: { type: "boolean", default: false },
       "keep-logs": { type: "boolean", default: false },
+      sizes: { type: "string" },
     },
   }).values;
   if (Deno.uid() !== 0) {
@@ -772,6 +783,16 @@ if (import.meta.main) {
       latency: 2000,
       idleMs: 30_000,
     };
+  if (v.sizes !== undefined) {
+    const sizes = v.sizes.split(",").map(Number);
+    if (sizes.some((n) => !Number.isInteger(n) || n < 24 || n > 1_048_576)) {
+      console.error(
+        `side_by_side: --sizes takes sizes in bytes, 24..1048576, got "${v.sizes}"`,
+      );
+      Deno.exit(2);
+    }
+    plan.sizes = sizes;
+  }
   const haveCorosync =
     await sh(["sh", "-c", "command -v corosync"], true) !== "";
   let engines: Engine[] = haveCorosync
