@@ -66,6 +66,11 @@ export const CONTROL_QUEUE_MAX = 256;
 export const BLOCK_POLL_MS = 100;
 
 const RECEIVE_BUFFER_BYTES = 65_536;
+/**
+ * Frames at least this large are handed on in their receive buffer instead
+ * of copied: a new 64 KiB buffer costs about what copying this much does.
+ */
+const HAND_OVER_BYTES_MIN = 16_384;
 /** Pause after an unexpected receive error, so a persistent one cannot spin. */
 const RECEIVE_ERROR_PAUSE_MS = 10;
 
@@ -288,6 +293,8 @@ export class Transport {
   /** Frames `dropReceived` matched so far: drops every `every`th. */
   #dropMatched = 0;
   #closed = false;
+  /** The receive buffer `#handOver` last gave away with its frame. */
+  #handedOver: ArrayBufferLike | null = null;
   #closing: Promise<void> | null = null;
   #heartbeat: ReturnType<typeof setInterval> | undefined;
   #blockPoll: ReturnType<typeof setInterval> | undefined;
@@ -730,8 +737,10 @@ export class Transport {
   }
 
   async #receiveLoop(ll: LocalLink, sock: Deno.DatagramConn): Promise<void> {
-    // One buffer per socket: the frame handed on is always a copy.
-    const buf = new Uint8Array(RECEIVE_BUFFER_BYTES);
+    // One buffer per socket, reused while the frames it brings are small
+    // (they are copied on); a large frame keeps the buffer and the next
+    // receive gets a new one (#handOver), which saves copying it.
+    let buf = new Uint8Array(RECEIVE_BUFFER_BYTES);
     for (;;) {
       let datagram: Uint8Array;
       let source: Deno.Addr;
@@ -747,7 +756,22 @@ export class Transport {
         continue;
       }
       this.#accept(ll, datagram, source);
+      if (this.#handedOver === buf.buffer) {
+        buf = new Uint8Array(RECEIVE_BUFFER_BYTES);
+      }
     }
+  }
+
+  /**
+   * The frame to hand on, which the core may keep: a copy of a small one;
+   * a large one as it lies in the receive buffer, which then goes with it.
+   * Decrypted frames are in a buffer of their own already.
+   */
+  #handOver(body: Uint8Array): Uint8Array {
+    if (this.#crypto !== undefined) return body;
+    if (body.length < HAND_OVER_BYTES_MIN) return body.slice();
+    this.#handedOver = body.buffer;
+    return body;
   }
 
   /** Checks one datagram and dispatches it; every refusal is counted. */
@@ -816,7 +840,7 @@ export class Transport {
           this.#stats.rxBlocked++;
           return;
         }
-        this.#onFrame(body.slice(), header.sender);
+        this.#onFrame(this.#handOver(body), header.sender);
         return;
       case "ping":
         this.#sendTo(

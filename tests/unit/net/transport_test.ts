@@ -318,6 +318,29 @@ Deno.test("Transport exchanges unicast and 'all' frames on two links", async () 
   }
 });
 
+Deno.test("Transport hands on frames that later receives never overwrite, large or small", async () => {
+  const kept: Uint8Array[] = [];
+  const { members } = await openCluster(
+    1,
+    { nodes: loopbackNodes(2, 1), mode: "udpu", linkMode: "passive" },
+    (nodeId) => nodeId === 2 ? { onFrame: (bytes) => kept.push(bytes) } : {},
+  );
+  try {
+    const [a] = members;
+    await waitFor(() => allUp(members), "link up");
+    // Large frames keep their receive buffer, small ones are copied out of
+    // it: either way each must still hold its own bytes at the end.
+    const sizes = [40_000, 100, 60_000, 20_000, 16_383, 16_384, 7];
+    sizes.forEach((n, i) => a.transport.send(2, new Uint8Array(n).fill(i + 1)));
+    await waitFor(() => kept.length === sizes.length, "every frame");
+    const seen = kept.map((f) => [f.length, f[0]]).sort((x, y) => x[1] - y[1]);
+    assert.deepEqual(seen, sizes.map((n, i) => [n, i + 1]));
+    for (const f of kept) assert.ok(f.every((b) => b === f[0]), "intact");
+  } finally {
+    await closeAll(members);
+  }
+});
+
 Deno.test("Transport in active mode sends one copy per up link", async () => {
   const nodes = loopbackNodes(2, 2);
   const { members } = await openCluster(2, {
