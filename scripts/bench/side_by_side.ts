@@ -318,6 +318,7 @@ class Agent {
         "-A",
         // libcpg's dispatch buffer lives on the stack (corosync_port.ts).
         "--v8-flags=--stack-size=4096",
+        ...profileFlags(),
         `${ROOT}scripts/bench/bench_agent.ts`,
         "--engine",
         engine,
@@ -527,8 +528,8 @@ async function setLoss(i: number, percent: number | null): Promise<void> {
 // ---------------------------------------------------------------- one engine
 
 /**
- * `DENOSYNC_BENCH_CPU_PROF=DIR`: every denosync daemon writes a V8 CPU
- * profile into DIR when it exits (`deno run --cpu-prof`).
+ * `DENOSYNC_BENCH_CPU_PROF=DIR`: every denosync daemon and every agent
+ * writes a V8 CPU profile into DIR when it exits (`deno run --cpu-prof`).
  */
 function profileFlags(): string[] {
   const dir = Deno.env.get("DENOSYNC_BENCH_CPU_PROF");
