@@ -24,6 +24,7 @@
  *
  * @module
  */
+import { gather } from "../../lib/gather.ts";
 import { MESSAGE_BYTES_MAX } from "../config.ts";
 import type { NodeId, RejectReason } from "../types.ts";
 import { PG_HEADER_BYTES, PG_LEN_BYTES, PG_VERSION } from "./packer.ts";
@@ -118,7 +119,7 @@ export class Assembler {
           this.#assemblies.delete(sender);
           held = undefined;
         } else if (endsHere) {
-          messages.push(concat(held.parts, held.bytes));
+          messages.push(gather(held.parts));
           this.#assemblies.delete(sender);
           held = undefined;
         } else {
@@ -163,16 +164,6 @@ export class Assembler {
 function readLen(frame: Uint8Array, index: number): number {
   const at = PG_HEADER_BYTES + PG_LEN_BYTES * index;
   return frame[at] | (frame[at + 1] << 8);
-}
-
-function concat(parts: readonly Uint8Array[], bytes: number): Uint8Array {
-  const out = new Uint8Array(bytes);
-  let at = 0;
-  for (const p of parts) {
-    out.set(p, at);
-    at += p.length;
-  }
-  return out;
 }
 
 function reject(reason: RejectReason, detail?: string): AssembleResult {
