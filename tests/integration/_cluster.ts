@@ -170,6 +170,12 @@ logging {
     return s !== null && n.child !== null && s.pid === n.child.pid ? s : null;
   }
 
+  /** Starts every node in `ids` and waits for them to form one ring. */
+  startRing(ids: number[], timeoutMs = 15000): Promise<DaemonStatus[]> {
+    for (const id of ids) this.start(id);
+    return this.waitRing(ids, timeoutMs);
+  }
+
   /** Waits until every id in `ids` is operational in one ring of exactly `ids`. */
   async waitRing(ids: number[], timeoutMs = 15000): Promise<DaemonStatus[]> {
     try {

@@ -18,8 +18,7 @@ Deno.test({
   fn: async () => {
     const c = await TestCluster.create({ nodes: 3 });
     try {
-      for (const id of [1, 2, 3]) c.start(id);
-      await c.waitRing([1, 2, 3]);
+      await c.startRing([1, 2, 3]);
       const dirs = [1, 2, 3].flatMap((id) => ["--run-dir", c.node(id).dir]);
       const r = await run([
         ...dirs,

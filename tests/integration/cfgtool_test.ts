@@ -316,8 +316,7 @@ Deno.test({
   fn: async () => {
     const c = await TestCluster.create({ nodes: 3 });
     try {
-      for (const id of [1, 2, 3]) c.start(id);
-      await c.waitRing([1, 2, 3]);
+      await c.startRing([1, 2, 3]);
       const at = (id: number) => ["--run-dir", c.node(id).dir];
 
       // -k 3: node 3 logs the reason and exits; 1 and 2 form a ring.

@@ -14,8 +14,7 @@ Deno.test({
       consensusMs: 1200,
     });
     try {
-      for (const id of [1, 2, 3]) c.start(id);
-      await c.waitRing([1, 2, 3]);
+      await c.startRing([1, 2, 3]);
       const t0 = performance.now();
       await c.kill(3, "SIGKILL");
       await c.waitRing([1, 2], 10_000);
@@ -55,8 +54,7 @@ Deno.test({
       consensusMs: 3600,
     });
     try {
-      for (const id of [1, 2, 3]) c.start(id);
-      await c.waitRing([1, 2, 3]);
+      await c.startRing([1, 2, 3]);
       const t0 = performance.now();
       const exit = await c.kill(2, "SIGTERM");
       assertEquals(exit.code, 0);
@@ -91,8 +89,7 @@ Deno.test({
         totemExtra: failFast ? "" : "    unreachable_fails_fast: no",
       });
       try {
-        for (const id of [1, 2, 3]) c.start(id);
-        await c.waitRing([1, 2, 3]);
+        await c.startRing([1, 2, 3]);
         await c.waitLinksUp([[1, 3], [2, 3]]);
         const t0 = performance.now();
         await c.kill(3, "SIGKILL");
@@ -133,8 +130,7 @@ Deno.test({
       consensusMs: 1200,
     });
     try {
-      for (const id of [1, 2, 3]) c.start(id);
-      await c.waitRing([1, 2, 3]);
+      await c.startRing([1, 2, 3]);
       await c.waitLinksUp([[3, 1], [3, 2]]);
       const pid = c.node(3).child!.pid;
       Deno.kill(pid, "SIGSTOP");

@@ -56,8 +56,7 @@ Deno.test({
     const c = await TestCluster.create({ nodes: 3 });
     const members: Member[] = [];
     try {
-      for (const id of [1, 2, 3]) c.start(id);
-      await c.waitRing([1, 2, 3]);
+      await c.startRing([1, 2, 3]);
       for (const node of [1, 2, 3]) {
         for (const index of [0, 1]) {
           const m = await waitFor(

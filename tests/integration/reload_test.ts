@@ -115,8 +115,7 @@ Deno.test({
       const four = await Deno.readTextFile(c.conf);
       const three = withoutNode(four, 4);
       await Deno.writeTextFile(c.conf, three);
-      for (const id of [1, 2, 3]) c.start(id);
-      await c.waitRing([1, 2, 3]);
+      await c.startRing([1, 2, 3]);
 
       // Every node reads the one file: edit it, then reload the cluster.
       await Deno.writeTextFile(c.conf, four);
@@ -190,8 +189,7 @@ Deno.test({
   fn: async () => {
     const c = await TestCluster.create({ nodes: 3 });
     try {
-      for (const id of [1, 2, 3]) c.start(id);
-      const before = await c.waitRing([1, 2, 3]);
+      const before = await c.startRing([1, 2, 3]);
       const original = await Deno.readTextFile(c.conf);
       // A reloadable change rides along: it must not be applied either.
       await Deno.writeTextFile(
@@ -252,8 +250,7 @@ Deno.test({
         `${c.root}/authkey`,
       );
       await Deno.writeTextFile(c.conf, withoutNode(four, 4));
-      for (const id of [1, 2, 3]) c.start(id);
-      await c.waitRing([1, 2, 3]);
+      await c.startRing([1, 2, 3]);
 
       // The frame opener must learn node 4 too, or its sealed frames fail.
       await Deno.writeTextFile(

@@ -38,8 +38,7 @@ Deno.test({
         wrongConf,
         text.replace("KEYFILE", `${c.root}/wrongkey`),
       );
-      for (const id of [1, 2, 3]) c.start(id);
-      await c.waitRing([1, 2, 3]);
+      await c.startRing([1, 2, 3]);
       c.start(4, wrongConf);
       const rejected = await waitFor(async () => {
         const s = await c.status(1);
@@ -69,8 +68,7 @@ Deno.test({
   fn: async () => {
     const c = await TestCluster.create({ nodes: 3, extraNodes: 1 });
     try {
-      for (const id of [1, 2, 3]) c.start(id);
-      const before = await c.waitRing([1, 2, 3]);
+      const before = await c.startRing([1, 2, 3]);
       // Send from node 4's configured address so datagrams pass the source
       // check and reach the header, crypto and Totem decoders.
       const sock = Deno.listenDatagram({
