@@ -5,6 +5,7 @@
  * The simulator drives the very same core from a virtual clock instead.
  */
 import { assert, unreachable } from "../lib/assert.ts";
+import { DeadlineTimers } from "../lib/deadline_timers.ts";
 import { Prng } from "../lib/prng.ts";
 import type { Logger } from "../log/logger.ts";
 import type { TotemConfig } from "../totem/config.ts";
@@ -132,7 +133,9 @@ export class NodeRuntime {
   #transport: FrameTransport;
   #logger: Logger;
   #stateDir: string;
-  #timers = new Map<TimerName, ReturnType<typeof setTimeout>>();
+  readonly #timers = new DeadlineTimers<TimerName>((timer) =>
+    this.#step({ type: "timer", timer })
+  );
   #listeners: RuntimeListener[] = [];
   #lastTrans: ConfChange | null = null;
   #stopped = false;
@@ -235,7 +238,6 @@ export class NodeRuntime {
     const waiters = this.#roomWaiters;
     this.#roomWaiters = [];
     for (const w of waiters) w();
-    for (const handle of this.#timers.values()) clearTimeout(handle);
     this.#timers.clear();
   }
 
@@ -280,25 +282,12 @@ export class NodeRuntime {
       case "transmit":
         this.#transport.send(action.to, action.bytes);
         break;
-      case "arm": {
-        const old = this.#timers.get(action.timer);
-        if (old !== undefined) clearTimeout(old);
-        const timer = action.timer;
-        const handle = setTimeout(() => {
-          this.#timers.delete(timer);
-          this.#step({ type: "timer", timer });
-        }, action.afterMs);
-        this.#timers.set(timer, handle);
+      case "arm":
+        this.#timers.arm(action.timer, action.afterMs);
         break;
-      }
-      case "cancel": {
-        const handle = this.#timers.get(action.timer);
-        if (handle !== undefined) {
-          clearTimeout(handle);
-          this.#timers.delete(action.timer);
-        }
+      case "cancel":
+        this.#timers.cancel(action.timer);
         break;
-      }
       case "deliver":
         this.delivered++;
         for (const l of this.#listeners) l.deliver?.(action);
