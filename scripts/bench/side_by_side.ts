@@ -193,6 +193,18 @@ function cryptoLines(key: string | null): string {
     : `    crypto_cipher: aes256\n    crypto_hash: sha256\n    keyfile: ${key}\n`;
 }
 
+/**
+ * `--sched-rr yes|no` for both engines; unset, each runs with its default:
+ * Corosync's is SCHED_RR at the highest priority, denosync ignores yes
+ * (src/daemon/scheduling.ts says why). `no` compares both at normal
+ * priority.
+ */
+let schedRr: "yes" | "no" | undefined;
+
+function systemSection(): string {
+  return schedRr === undefined ? "" : `system {\n    sched_rr: ${schedRr}\n}\n`;
+}
+
 async function denosyncCluster(
   root: string,
   key: string | null,
@@ -203,7 +215,7 @@ async function denosyncCluster(
     conf,
     `totem {\n    version: 2\n    cluster_name: bench\n    transport: knet\n    token: ${TOKEN}\n    consensus: ${CONSENSUS}\n${
       cryptoLines(key)
-    }${totemLinesFromEnv()}}\n${nodelist()}logging {\n    to_stderr: yes\n}\n`,
+    }${totemLinesFromEnv()}}\n${nodelist()}${systemSection()}logging {\n    to_stderr: yes\n}\n`,
   );
   const children = new Map<number, Deno.ChildProcess>();
   return {
@@ -257,7 +269,7 @@ async function corosyncCluster(
     conf,
     `totem {\n    version: 2\n    cluster_name: bench\n    transport: knet\n    token: ${TOKEN}\n    consensus: ${CONSENSUS}\n${
       cryptoLines(key)
-    }}\n${nodelist()}quorum {\n    provider: corosync_votequorum\n}\nlogging {\n    to_stderr: yes\n    to_logfile: no\n    to_syslog: no\n}\n`,
+    }}\n${nodelist()}${systemSection()}quorum {\n    provider: corosync_votequorum\n}\nlogging {\n    to_stderr: yes\n    to_logfile: no\n    to_syslog: no\n}\n`,
   );
   const children = new Map<number, Deno.ChildProcess>();
   return {
@@ -747,6 +759,7 @@ if (import.meta.main) {
       cleanup: { type: "boolean", default: false },
       "keep-logs": { type: "boolean", default: false },
       sizes: { type: "string" },
+      "sched-rr": { type: "string" },
     },
   }).values;
   if (Deno.uid() !== 0) {
@@ -774,6 +787,15 @@ if (import.meta.main) {
       } not found: install iproute2 and nftables (apt-get install iproute2 nftables)`,
     );
     Deno.exit(2);
+  }
+  if (v["sched-rr"] !== undefined) {
+    if (v["sched-rr"] !== "yes" && v["sched-rr"] !== "no") {
+      console.error(
+        `side_by_side: --sched-rr takes yes or no, got "${v["sched-rr"]}"`,
+      );
+      Deno.exit(2);
+    }
+    schedRr = v["sched-rr"];
   }
   const runs = v.quick ? 1 : Number(v.runs);
   const plan: Plan = v.quick

@@ -1217,10 +1217,14 @@ function readSystem(r: FlatReader): SystemConfig {
   if (schedRr !== undefined) s.schedRr = schedRr;
   const priorityValue = r.str("system.priority");
   if (priorityValue !== undefined) {
-    if (!/^(max|min|[+-]?[0-9]+)$/.test(priorityValue)) {
+    const nice = Number(priorityValue);
+    if (
+      !/^(max|min|[+-]?[0-9]+)$/.test(priorityValue) ||
+      (Number.isFinite(nice) && (nice < -20 || nice > 19))
+    ) {
       r.fail(
         "system.priority",
-        `system.priority must be max, min or a nice value, got "${priorityValue}"`,
+        `system.priority must be max, min or a nice value -20..19, got "${priorityValue}"`,
       );
     }
     s.priority = priorityValue;

@@ -17,6 +17,7 @@ import { reloadPlanner, type RunningNode } from "./reload.ts";
 import { type OpenNode, openNode, StartError } from "./node.ts";
 import { procNameFromProc, StatsFeed } from "./stats_feed.ts";
 import { type DaemonStatus, writeStatus } from "./status.ts";
+import { applyScheduling, schedulingPlan } from "./scheduling.ts";
 
 const USAGE =
   `Usage: denosync run [-c FILE] [-f] [--nodeid N] [--run-dir DIR] [--state-dir DIR]
@@ -134,6 +135,10 @@ export async function main(args: string[]): Promise<number> {
   });
   await logger.open();
   for (const w of loaded.warnings) logger.log("warn", "MAIN", formatWarning(w));
+  const schedPlan = schedulingPlan(cfg.system);
+  if (schedPlan.warning !== null) logger.log("warn", "MAIN", schedPlan.warning);
+  const sched = applyScheduling(schedPlan);
+  logger.log(sched.ok ? "info" : "warn", "MAIN", sched.message);
 
   // Set once the status publisher exists; links may change before that.
   let linkChanged = () => {};

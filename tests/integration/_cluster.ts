@@ -14,6 +14,8 @@ export interface ClusterOptions {
   totemExtra?: string;
   /** Node ids listed in the nodelist beyond the started ones. */
   extraNodes?: number;
+  /** Lines inside a system {} section (none without them). */
+  systemExtra?: string;
 }
 
 export interface TestNode {
@@ -110,7 +112,7 @@ logging {
     to_stderr: yes
     timestamp: on
 }
-`,
+${o.systemExtra === undefined ? "" : `system {\n${o.systemExtra}\n}\n`}`,
     );
     for (let id = 1; id <= total; id++) {
       const dir = `${c.root}/node${id}`;

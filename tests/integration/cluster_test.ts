@@ -160,3 +160,32 @@ Deno.test({
     }
   },
 });
+
+Deno.test({
+  name:
+    "system.priority sets the daemon's nice value; sched_rr: yes is refused with a warning",
+  sanitizeResources: false,
+  sanitizeOps: false,
+  fn: async () => {
+    const c = await TestCluster.create({
+      nodes: 1,
+      systemExtra: "    sched_rr: yes\n    priority: 5",
+    });
+    try {
+      await c.startRing([1]);
+      const log = c.node(1).log.join("");
+      assert(
+        /system.sched_rr: yes is ignored: realtime scheduling/.test(log),
+        log,
+      );
+      assert(/nice 5 \(system.priority\)/.test(log), log);
+      // The main thread's stat line: nice is field 19, policy field 41.
+      const pid = c.node(1).child!.pid;
+      const stat = await Deno.readTextFile(`/proc/${pid}/task/${pid}/stat`);
+      const fields = stat.slice(stat.lastIndexOf(")") + 2).split(" ");
+      assertEquals([Number(fields[16]), Number(fields[38])], [5, 0], stat);
+    } finally {
+      await c.stop();
+    }
+  },
+});
