@@ -731,19 +731,43 @@ export function formatTable(rows: Row[], runs: number): string {
     `| workload | unit | denosync | Corosync | denosync advantage |`,
     `| --- | --- | ---: | ---: | ---: |`,
   ];
+  let anyFailed = false;
   for (const r of rows) {
-    // A run that could not measure (NaN) is left out of the median.
-    const d = median(r.denosync.filter((x) => !Number.isNaN(x)));
-    const c = median(r.corosync.filter((x) => !Number.isNaN(x)));
-    const ratio = Number.isNaN(d) || Number.isNaN(c) || d === 0 || c === 0
+    // A run that could not measure (NaN: a latency message not back within
+    // its timeout) is left out of the median but shown: the median of the
+    // runs that worked alone would flatter that engine, so no ratio then.
+    const cell = (values: number[]) => {
+      const ok = values.filter((x) => !Number.isNaN(x));
+      const failed = values.length - ok.length;
+      const m = median(ok);
+      if (failed > 0) anyFailed = true;
+      return {
+        m,
+        failed,
+        text: failed === 0
+          ? fmt(m)
+          : ok.length === 0
+          ? `failed ${failed}/${values.length}`
+          : `${fmt(m)} (failed ${failed}/${values.length})`,
+      };
+    };
+    const d = cell(r.denosync);
+    const c = cell(r.corosync);
+    const ratio = d.failed > 0 || c.failed > 0 || Number.isNaN(d.m) ||
+        Number.isNaN(c.m) || d.m === 0 || c.m === 0
       ? "-"
-      : `${(r.better === "higher" ? d / c : c / d).toFixed(2)}x`;
-    lines.push(`| ${r.name} | ${r.unit} | ${fmt(d)} | ${fmt(c)} | ${ratio} |`);
+      : `${(r.better === "higher" ? d.m / c.m : c.m / d.m).toFixed(2)}x`;
+    lines.push(`| ${r.name} | ${r.unit} | ${d.text} | ${c.text} | ${ratio} |`);
   }
   lines.push(
     "",
     `medians of ${runs} run(s); advantage > 1 means denosync is better (faster, smaller or sooner)`,
   );
+  if (anyFailed) {
+    lines.push(
+      "failed k/n: k of n runs could not measure (a latency message not delivered back within 30 s); the median is of the others",
+    );
+  }
   return lines.join("\n");
 }
 

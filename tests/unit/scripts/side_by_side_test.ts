@@ -32,6 +32,19 @@ Deno.test("side-by-side table: medians and ratios", () => {
       corosync: [],
     },
   ];
+  rows.push({
+    name: "5% loss at node 3: latency p99",
+    unit: "ms",
+    better: "lower",
+    denosync: [7, 8, 9],
+    corosync: [0.3, NaN, NaN],
+  }, {
+    name: "lost everywhere",
+    unit: "ms",
+    better: "lower",
+    denosync: [NaN],
+    corosync: [1],
+  });
   const lines = formatTable(rows, 3).split("\n");
   assert.equal(
     lines[2],
@@ -39,7 +52,15 @@ Deno.test("side-by-side table: medians and ratios", () => {
   );
   assert.equal(lines[3], "| latency 1 KiB p50 | ms | 0.200 | 0.400 | 2.00x |");
   assert.equal(lines[4], "| idle RSS per daemon | MB | 50.0 | - | - |");
-  assert.match(lines.at(-1)!, /medians of 3 run\(s\)/);
+  // Runs that could not measure are shown, and then there is no ratio.
+  assert.equal(
+    lines[5],
+    "| 5% loss at node 3: latency p99 | ms | 8.000 | 0.300 (failed 2/3) | - |",
+  );
+  assert.equal(lines[6], "| lost everywhere | ms | failed 1/1 | 1.000 | - |");
+  assert.match(lines.at(-2)!, /medians of 3 run\(s\)/);
+  assert.match(lines.at(-1)!, /failed k\/n: k of n runs could not measure/);
+  assert.doesNotMatch(formatTable(rows.slice(0, 3), 3), /failed/);
 });
 
 Deno.test("snmpCounter reads one counter of /proc/net/snmp", () => {
