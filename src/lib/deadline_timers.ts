@@ -11,16 +11,15 @@
  * deadline is earlier than the pending one, and a cancel only marks the
  * entry, so the hot path does no timer calls at all.
  *
- * Deadlines are honoured to within `EARLY_MS`: setTimeout itself rounds to
- * whole milliseconds, so a wake-up that little ahead of the deadline fires
- * instead of sleeping again for a fraction of a millisecond.
+ * A timer never fires before its deadline, as a runtime timer does not: a
+ * wake-up even a fraction of a millisecond early sleeps again. Firing early
+ * is not harmless here: the fast token retransmit is armed a few
+ * milliseconds ahead, and one early retransmission costs the ring a
+ * duplicate token visit.
  *
  * @module
  */
 import { assert } from "./assert.ts";
-
-/** A timer due this close (ms) fires rather than sleeping again. */
-export const EARLY_MS = 1;
 
 /** Where time and runtime timers come from (real ones, or a test's). */
 export interface TimerHost {
@@ -110,7 +109,7 @@ export class DeadlineTimers<K> {
       return;
     }
     const left = e.deadline - this.#host.now();
-    if (left > EARLY_MS) {
+    if (left > 0) {
       this.#schedule(key, e, left);
       return;
     }
