@@ -16,12 +16,12 @@
  * The nice value applies to the calling thread, Deno's JavaScript thread
  * (event loop, Totem, sockets). It needs root or CAP_SYS_NICE to go below
  * 0; where it is refused the daemon runs on and says why. Calls go through
- * libc over FFI (socket_buffer.ts `LIBC_PATHS`, the same permission).
+ * libc over FFI (socket_buffer.ts `dlopenLibc`, the same permission).
  *
  * @module
  */
 import type { SystemConfig } from "../config/daemon_config.ts";
-import { LIBC_PATHS } from "../net/socket_buffer.ts";
+import { dlopenLibc } from "../net/socket_buffer.ts";
 
 const PRIO_PROCESS = 0;
 const EPERM = 1;
@@ -75,34 +75,26 @@ interface SchedLib {
   errno(): number;
 }
 
-let lib: SchedLib | null | undefined;
+let lib: SchedLib | { reason: string } | undefined;
 
-function openSchedLib(): SchedLib | null {
+function openSchedLib(): SchedLib | { reason: string } {
   if (lib !== undefined) return lib;
-  lib = null;
-  for (const path of LIBC_PATHS) {
-    if (Deno.permissions.querySync({ name: "ffi", path }).state !== "granted") {
-      continue;
-    }
-    let dl;
-    try {
-      dl = Deno.dlopen(path, {
-        setpriority: { parameters: ["i32", "u32", "i32"], result: "i32" },
-        __errno_location: { parameters: [], result: "pointer" },
-      });
-    } catch {
-      continue; // not on this system
-    }
-    const s = dl.symbols;
-    lib = {
-      setNice: (nice) => s.setpriority(PRIO_PROCESS, 0, nice),
-      errno: () => {
-        const p = s.__errno_location();
-        return p === null ? 0 : new Deno.UnsafePointerView(p).getInt32();
-      },
-    };
-    break;
+  const dl = dlopenLibc({
+    setpriority: { parameters: ["i32", "u32", "i32"], result: "i32" },
+    __errno_location: { parameters: [], result: "pointer" },
+  });
+  if ("reason" in dl) {
+    lib = dl;
+    return lib;
   }
+  const s = dl.symbols;
+  lib = {
+    setNice: (nice) => s.setpriority(PRIO_PROCESS, 0, nice),
+    errno: () => {
+      const p = s.__errno_location();
+      return p === null ? 0 : new Deno.UnsafePointerView(p).getInt32();
+    },
+  };
   return lib;
 }
 
@@ -115,13 +107,10 @@ export function applyScheduling(plan: SchedulingPlan): SchedulingResult {
     return { ok: true, message: "normal scheduling (system.priority unset)" };
   }
   const libc = openSchedLib();
-  if (libc === null) {
+  if ("reason" in libc) {
     return {
       ok: false,
-      message:
-        `system.priority ${plan.nice} not applied: no FFI permission for libc (one of ${
-          LIBC_PATHS.join(", ")
-        })`,
+      message: `system.priority ${plan.nice} not applied: ${libc.reason}`,
     };
   }
   if (libc.setNice(plan.nice) !== 0) {

@@ -109,65 +109,76 @@ interface Libc {
 
 let libc: { lib: Libc } | { reason: string } | undefined;
 
-/** libc's socket calls, or why they cannot be had (opened once). */
-function openLibc(): { lib: Libc } | { reason: string } {
-  if (libc !== undefined) return libc;
+/**
+ * libc opened with `symbols` from the first of `LIBC_PATHS` this process may
+ * load (`--allow-ffi`) and that exists, or why none could be.
+ */
+export function dlopenLibc<S extends Deno.ForeignLibraryInterface>(
+  symbols: S,
+): Deno.DynamicLibrary<S> | { reason: string } {
   const list = LIBC_PATHS.join(", ");
-  libc = { reason: `no FFI permission for libc (one of ${list})` };
+  let reason = `no FFI permission for libc (one of ${list})`;
   for (const path of LIBC_PATHS) {
     if (Deno.permissions.querySync({ name: "ffi", path }).state !== "granted") {
       continue;
     }
-    libc = { reason: `no libc at ${list}` };
-    let lib;
+    reason = `no libc at ${list}`;
     try {
-      lib = Deno.dlopen(path, {
-        setsockopt: {
-          parameters: ["i32", "i32", "i32", "buffer", "u32"],
-          result: "i32",
-        },
-        getsockopt: {
-          parameters: ["i32", "i32", "i32", "buffer", "buffer"],
-          result: "i32",
-        },
-        getsockname: {
-          parameters: ["i32", "buffer", "buffer"],
-          result: "i32",
-        },
-      });
+      return Deno.dlopen(path, symbols);
     } catch {
       continue; // not on this system
     }
-    const s = lib.symbols;
-    const calls: Libc = {
-      setsockopt(fd, level, name, value) {
-        const v = new Int32Array([value]);
-        return s.setsockopt(fd, level, name, new Uint8Array(v.buffer), 4);
-      },
-      getsockopt(fd, level, name) {
-        const v = new Int32Array(1);
-        const len = new Uint32Array([4]);
-        const rc = s.getsockopt(
-          fd,
-          level,
-          name,
-          new Uint8Array(v.buffer),
-          new Uint8Array(len.buffer),
-        );
-        return rc === 0 ? v[0] : null;
-      },
-      getsockname(fd) {
-        const addr = new Uint8Array(128);
-        const len = new Uint32Array([addr.length]);
-        const rc = s.getsockname(fd, addr, new Uint8Array(len.buffer));
-        return rc === 0
-          ? addr.subarray(0, Math.min(len[0], addr.length))
-          : null;
-      },
-    };
-    libc = { lib: calls };
-    break;
   }
+  return { reason };
+}
+
+/** libc's socket calls, or why they cannot be had (opened once). */
+function openLibc(): { lib: Libc } | { reason: string } {
+  if (libc !== undefined) return libc;
+  const lib = dlopenLibc({
+    setsockopt: {
+      parameters: ["i32", "i32", "i32", "buffer", "u32"],
+      result: "i32",
+    },
+    getsockopt: {
+      parameters: ["i32", "i32", "i32", "buffer", "buffer"],
+      result: "i32",
+    },
+    getsockname: {
+      parameters: ["i32", "buffer", "buffer"],
+      result: "i32",
+    },
+  });
+  if ("reason" in lib) {
+    libc = lib;
+    return libc;
+  }
+  const s = lib.symbols;
+  const calls: Libc = {
+    setsockopt(fd, level, name, value) {
+      const v = new Int32Array([value]);
+      return s.setsockopt(fd, level, name, new Uint8Array(v.buffer), 4);
+    },
+    getsockopt(fd, level, name) {
+      const v = new Int32Array(1);
+      const len = new Uint32Array([4]);
+      const rc = s.getsockopt(
+        fd,
+        level,
+        name,
+        new Uint8Array(v.buffer),
+        new Uint8Array(len.buffer),
+      );
+      return rc === 0 ? v[0] : null;
+    },
+    getsockname(fd) {
+      const addr = new Uint8Array(128);
+      const len = new Uint32Array([addr.length]);
+      const rc = s.getsockname(fd, addr, new Uint8Array(len.buffer));
+      return rc === 0 ? addr.subarray(0, Math.min(len[0], addr.length)) : null;
+    },
+  };
+  libc = { lib: calls };
   return libc;
 }
 
