@@ -12,6 +12,9 @@
  * totem.netmtu (on loopback alone the daemon otherwise uses larger frames).
  * DENOSYNC_BENCH_CPU_PROF=DIR writes a V8 CPU profile of every daemon into
  * DIR (profile the bench client too with `deno run --cpu-prof`).
+ * DENOSYNC_BENCH_CRYPTO=1 turns frame crypto on (a fresh authkey in the
+ * cluster's temporary directory). DENOSYNC_BENCH_TOTEM="key: value; ..."
+ * adds lines to the totem section.
  */
 import { main as bench } from "../src/bench/cli.ts";
 import { readStatus } from "../src/daemon/status.ts";
@@ -71,6 +74,22 @@ try {
     text = text.replace("totem {\n", `totem {\n    netmtu: ${netmtu}\n`);
   }
   text = text.replace("totem {\n", `totem {\n${totemLinesFromEnv()}`);
+  const cryptoOn = Deno.env.get("DENOSYNC_BENCH_CRYPTO");
+  if (cryptoOn !== undefined && cryptoOn !== "0") {
+    if (cryptoOn !== "1") {
+      throw new Error(
+        `DENOSYNC_BENCH_CRYPTO must be 0 or 1, got "${cryptoOn}"`,
+      );
+    }
+    const key = `${root}/authkey`;
+    await Deno.writeFile(key, crypto.getRandomValues(new Uint8Array(128)), {
+      mode: 0o600,
+    });
+    text = text.replace(
+      "totem {\n",
+      `totem {\n    crypto_cipher: aes256\n    crypto_hash: sha256\n    keyfile: ${key}\n`,
+    );
+  }
   await Deno.writeTextFile(conf, text);
   const profDir = Deno.env.get("DENOSYNC_BENCH_CPU_PROF");
   const dirs: string[] = [];

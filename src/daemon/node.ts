@@ -82,6 +82,8 @@ export async function openNode(options: OpenNodeOptions): Promise<OpenNode> {
     }
     const { CRYPTO_OVERHEAD_BYTES, FrameOpener, FrameSealer, nextEpoch } =
       await import("../net/crypto.ts");
+    const { gcmBackend } = await import("../net/aes_gcm.ts");
+    logger.log("notice", "MAIN", `frame crypto: ${gcmBackend().describe}`);
     cryptoOverheadBytes = CRYPTO_OVERHEAD_BYTES;
     const epoch = await nextEpoch(stateDir, nodeId);
     const sealer = new FrameSealer({

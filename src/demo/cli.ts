@@ -8,7 +8,7 @@
 import { parseArgs } from "node:util";
 import { CpgClient, type CpgEvent } from "../client/cpg.ts";
 import { type DaemonStatus, readStatus } from "../daemon/status.ts";
-import { LIBC_PATHS } from "../net/socket_buffer.ts";
+import { DAEMON_FFI_PATHS } from "../daemon/ffi_paths.ts";
 
 const USAGE = `Usage: denosync demo [--duration SECONDS] [--nodes N] [--keep]
        denosync demo --sim [--duration SECONDS] [--seed X] [--nodes N] [--faults LIST]
@@ -398,7 +398,7 @@ export function daemonCommand(
     "--allow-net",
     `--allow-read=${readable.join(",")}`,
     `--allow-write=${writable.join(",")}`,
-    `--allow-ffi=${LIBC_PATHS.join(",")}`,
+    `--allow-ffi=${DAEMON_FFI_PATHS.join(",")}`,
     "--allow-env=LOG_TOKENS,LOG_STREAM,DENOSYNC_*",
     "--allow-sys=networkInterfaces,hostname",
     main.href,

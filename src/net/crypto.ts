@@ -25,23 +25,19 @@
  * under one long-lived key would risk a collision (NIST SP 800-38D 8.3).
  *
  * Corosync/knet instead use AES-CBC with a random IV plus an HMAC trailer and
- * have no replay protection (TOTEM.md 7.1). We use node:crypto's synchronous
- * API on the packet path: it is about 3x faster than awaiting WebCrypto
- * (DENO_NOTES.md section 2) and keeps the transport free of extra awaits.
+ * have no replay protection (TOTEM.md 7.1). AES-GCM itself comes from
+ * `aes_gcm.ts`: OpenSSL's libcrypto when it may be loaded, else node:crypto.
+ * Both are synchronous, which keeps the transport free of awaits (WebCrypto
+ * is async and slower still, DENO_NOTES.md section 2).
  *
  * Opening never throws: every bad datagram yields an `OpenRejectReason` that
  * the transport counts and drops (STYLE.md section 6).
  *
  * @module
  */
-import {
-  createCipheriv,
-  createDecipheriv,
-  createSecretKey,
-  hkdfSync,
-  type KeyObject,
-} from "node:crypto";
+import { hkdfSync } from "node:crypto";
 import { assert } from "../lib/assert.ts";
+import { type GcmBackend, gcmBackend, type GcmKey } from "./aes_gcm.ts";
 import { REPLAY_WINDOW_DEFAULT, ReplayWindow } from "./replay_window.ts";
 
 /** Version byte of the sealed-frame format; others get "bad_version". */
@@ -189,6 +185,8 @@ export interface FrameSealerOptions {
   epoch: number;
   /** Key slot to send with; default 0. */
   keyId?: number;
+  /** Where AES-GCM comes from; default `gcmBackend()`. */
+  backend?: GcmBackend;
 }
 
 /**
@@ -199,10 +197,11 @@ export class FrameSealer {
   readonly nodeId: number;
   readonly epoch: number;
   readonly #clusterName: string;
+  readonly #backend: GcmBackend;
   #keyId: number;
-  #key: KeyObject;
+  #key: GcmKey;
   #counter = 0;
-  // Scratch nonce: createCipheriv consumes the IV before returning.
+  // Scratch nonce: the cipher consumes it before returning.
   readonly #nonce = new Uint8Array(NONCE_BYTES);
 
   constructor(options: FrameSealerOptions) {
@@ -212,6 +211,7 @@ export class FrameSealer {
     this.epoch = options.epoch;
     this.#clusterName = options.clusterName;
     this.#keyId = options.keyId ?? 0;
+    this.#backend = options.backend ?? gcmBackend();
     this.#key = this.#senderKey(options.master, this.#keyId);
   }
 
@@ -231,7 +231,9 @@ export class FrameSealer {
    * receivers need no reset.
    */
   useKey(keyId: number, master: Uint8Array): void {
-    this.#key = this.#senderKey(master, keyId);
+    const key = this.#senderKey(master, keyId);
+    this.#key.dispose();
+    this.#key = key;
     this.#keyId = keyId;
   }
 
@@ -252,23 +254,18 @@ export class FrameSealer {
 
     const nonce = this.#nonce;
     for (let i = 0; i < 8; i++) nonce[i] = out[10 + i];
-    const cipher = createCipheriv("aes-256-gcm", this.#key, nonce);
-    cipher.setAAD(out.subarray(0, CRYPTO_HEADER_BYTES));
-    const body = cipher.update(plaintext);
-    const tail = cipher.final();
-    out.set(body, CRYPTO_HEADER_BYTES);
-    out.set(tail, CRYPTO_HEADER_BYTES + body.length);
-    out.set(cipher.getAuthTag(), CRYPTO_HEADER_BYTES + plaintext.length);
-    assert(
-      body.length + tail.length === plaintext.length,
-      "GCM output length differs from input",
+    this.#key.seal(
+      nonce,
+      out.subarray(0, CRYPTO_HEADER_BYTES),
+      plaintext,
+      out.subarray(CRYPTO_HEADER_BYTES),
     );
     return out;
   }
 
-  #senderKey(master: Uint8Array, keyId: number): KeyObject {
+  #senderKey(master: Uint8Array, keyId: number): GcmKey {
     const k = deriveClusterKey(master, this.#clusterName, keyId);
-    return createSecretKey(deriveSenderKey(k, this.nodeId, this.epoch));
+    return this.#backend.importKey(deriveSenderKey(k, this.nodeId, this.epoch));
   }
 }
 
@@ -284,6 +281,8 @@ export interface FrameOpenerOptions {
   windowSize?: number;
   /** Slot of `master`; default 0. */
   keyId?: number;
+  /** Where AES-GCM comes from; default `gcmBackend()`. */
+  backend?: GcmBackend;
 }
 
 /** One installed key. Cache entries compare slots by identity. */
@@ -296,7 +295,7 @@ interface KeySlot {
 interface CachedKey {
   readonly slot: KeySlot;
   readonly epoch: number;
-  readonly key: KeyObject;
+  readonly key: GcmKey;
 }
 
 interface SenderState {
@@ -317,7 +316,8 @@ export class FrameOpener {
   #allowed: (nodeId: number) => boolean;
   readonly #slots = new Map<number, KeySlot>();
   readonly #senders = new Map<number, SenderState>();
-  // Scratch nonce: createDecipheriv consumes the IV before returning.
+  readonly #backend: GcmBackend;
+  // Scratch nonce: the cipher consumes it before returning.
   readonly #nonce = new Uint8Array(NONCE_BYTES);
 
   constructor(options: FrameOpenerOptions) {
@@ -326,6 +326,7 @@ export class FrameOpener {
     new ReplayWindow(this.windowSize);
     this.#clusterName = options.clusterName;
     this.#allowed = toPredicate(options.allowedNodeIds);
+    this.#backend = options.backend ?? gcmBackend();
     this.installKey(options.keyId ?? 0, options.master);
   }
 
@@ -348,7 +349,10 @@ export class FrameOpener {
 
   /** Stops accepting frames sealed with slot `keyId`; true if it was installed. */
   removeKey(keyId: number): boolean {
-    for (const state of this.#senders.values()) state.keys.delete(keyId);
+    for (const state of this.#senders.values()) {
+      state.keys.get(keyId)?.key.dispose();
+      state.keys.delete(keyId);
+    }
     return this.#slots.delete(keyId);
   }
 
@@ -361,16 +365,23 @@ export class FrameOpener {
   setAllowedNodeIds(allowed: AllowedNodeIds): void {
     this.#allowed = toPredicate(allowed);
     for (const id of [...this.#senders.keys()]) {
-      if (!this.#allowed(id)) this.#senders.delete(id);
+      if (!this.#allowed(id)) this.forgetSender(id);
     }
   }
 
   /** Forgets a sender's replay state and keys (it left the configuration). */
   forgetSender(nodeId: number): void {
+    const state = this.#senders.get(nodeId);
+    if (state === undefined) return;
+    for (const cached of state.keys.values()) cached.key.dispose();
     this.#senders.delete(nodeId);
   }
 
-  /** Authenticates and decrypts one datagram. Never throws. */
+  /**
+   * Authenticates and decrypts one datagram. Never throws. Decrypts in place:
+   * `bytes` no longer holds the ciphertext afterwards (whether or not it
+   * authenticated), and an accepted frame's `plaintext` is a view of it.
+   */
   open(bytes: Uint8Array): OpenResult {
     if (bytes.length < CRYPTO_OVERHEAD_BYTES) return reject("truncated");
     if (bytes[0] !== CRYPTO_VERSION) return reject("bad_version");
@@ -398,10 +409,15 @@ export class FrameOpener {
     const key = cached !== undefined && cached.slot === slot &&
         cached.epoch === epoch
       ? cached.key
-      : createSecretKey(deriveSenderKey(slot.clusterKey, sender, epoch));
+      : this.#backend.importKey(
+        deriveSenderKey(slot.clusterKey, sender, epoch),
+      );
 
     const plaintext = this.#decrypt(key, bytes);
-    if (plaintext === null) return reject("auth_failed");
+    if (plaintext === null) {
+      if (key !== cached?.key) key.dispose();
+      return reject("auth_failed");
+    }
 
     // Authentic: now, and only now, update state.
     let s = state;
@@ -410,7 +426,10 @@ export class FrameOpener {
       this.#senders.set(sender, s);
     }
     s.window.commit(epoch, counter);
-    if (key !== cached?.key) s.keys.set(keyId, { slot, epoch, key });
+    if (key !== cached?.key) {
+      cached?.key.dispose();
+      s.keys.set(keyId, { slot, epoch, key });
+    }
     return { ok: true, sender, epoch, keyId, counter, plaintext };
   }
 
@@ -424,25 +443,19 @@ export class FrameOpener {
     }
   }
 
-  #decrypt(key: KeyObject, bytes: Uint8Array): Uint8Array | null {
+  #decrypt(key: GcmKey, bytes: Uint8Array): Uint8Array | null {
     const tagAt = bytes.length - CRYPTO_TAG_BYTES;
     const nonce = this.#nonce;
     for (let i = 0; i < 8; i++) nonce[i] = bytes[10 + i];
-    try {
-      const decipher = createDecipheriv("aes-256-gcm", key, nonce);
-      decipher.setAAD(bytes.subarray(0, CRYPTO_HEADER_BYTES));
-      decipher.setAuthTag(bytes.subarray(tagAt));
-      const body = decipher.update(bytes.subarray(CRYPTO_HEADER_BYTES, tagAt));
-      // final() throws when the tag does not match: the only expected throw.
-      const tail = decipher.final();
-      if (tail.length === 0) return asUint8Array(body);
-      const out = new Uint8Array(body.length + tail.length);
-      out.set(body);
-      out.set(tail, body.length);
-      return out;
-    } catch {
-      return null;
-    }
+    const body = bytes.subarray(CRYPTO_HEADER_BYTES, tagAt);
+    const ok = key.open(
+      nonce,
+      bytes.subarray(0, CRYPTO_HEADER_BYTES),
+      body,
+      bytes.subarray(tagAt),
+      body,
+    );
+    return ok ? body : null;
   }
 }
 
@@ -539,11 +552,6 @@ function reject(reason: OpenRejectReason): OpenResult {
 function toPredicate(allowed: AllowedNodeIds): (nodeId: number) => boolean {
   if (typeof allowed === "function") return allowed;
   return (nodeId) => allowed.has(nodeId);
-}
-
-function asUint8Array(buf: Uint8Array): Uint8Array {
-  // node:crypto returns Buffers; hand out plain views of the same memory.
-  return new Uint8Array(buf.buffer, buf.byteOffset, buf.length);
 }
 
 function writeU32(out: Uint8Array, at: number, value: number): void {

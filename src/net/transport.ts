@@ -91,7 +91,11 @@ export interface TransportNode {
 export interface TransportCrypto {
   /** Returns the sealed datagram for `plaintext`. */
   seal(plaintext: Uint8Array): Uint8Array;
-  /** Authenticates and decrypts; never throws. */
+  /**
+   * Authenticates and decrypts; never throws. `plaintext` may be a view of
+   * `bytes` (decrypted in place): the transport treats it as it treats a
+   * clear frame in its receive buffer.
+   */
   open(
     bytes: Uint8Array,
   ):
@@ -765,10 +769,9 @@ export class Transport {
   /**
    * The frame to hand on, which the core may keep: a copy of a small one;
    * a large one as it lies in the receive buffer, which then goes with it.
-   * Decrypted frames are in a buffer of their own already.
+   * Decrypted frames too: the opener decrypts in the receive buffer.
    */
   #handOver(body: Uint8Array): Uint8Array {
-    if (this.#crypto !== undefined) return body;
     if (body.length < HAND_OVER_BYTES_MIN) return body.slice();
     this.#handedOver = body.buffer;
     return body;

@@ -1,7 +1,7 @@
 // Starts real denosync daemons on loopback for integration tests and always
 // stops them. Readiness comes from each daemon's status file, never a sleep.
 import { type DaemonStatus, readStatus } from "../../src/daemon/status.ts";
-import { LIBC_PATHS } from "../../src/net/socket_buffer.ts";
+import { DAEMON_FFI_PATHS } from "../../src/daemon/ffi_paths.ts";
 
 const MAIN = new URL("../../main.ts", import.meta.url).href;
 
@@ -136,7 +136,7 @@ ${o.systemExtra === undefined ? "" : `system {\n${o.systemExtra}\n}\n`}`,
         `--allow-read=${this.root}`,
         `--allow-write=${this.root}`,
         // As `deno task denosync`: larger UDP receive buffers via libc.
-        `--allow-ffi=${LIBC_PATHS.join(",")}`,
+        `--allow-ffi=${DAEMON_FFI_PATHS.join(",")}`,
         "--allow-env",
         "--allow-sys=networkInterfaces,hostname",
         MAIN,

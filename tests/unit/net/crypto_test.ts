@@ -17,6 +17,7 @@ import {
   type OpenResult,
   validateAuthKey,
 } from "../../../src/net/crypto.ts";
+import { nodeBackend, opensslBackend } from "../../../src/net/aes_gcm.ts";
 
 const CLUSTER = "testcluster";
 const NODE = 0x0102_0304; // no byte is 0 or 0xff, so bit flips stay visible
@@ -350,5 +351,27 @@ Deno.test("nextEpoch increments a durable per-node counter", async () => {
     await assert.rejects(nextEpoch(state, 4), EpochError);
   } finally {
     await Deno.remove(dir, { recursive: true });
+  }
+});
+
+Deno.test("frames sealed with libcrypto open with node:crypto and the other way round", () => {
+  const libcrypto = opensslBackend();
+  if ("reason" in libcrypto) {
+    // Only node:crypto here: nothing to compare (aes_gcm_test says why).
+    return;
+  }
+  const node = nodeBackend();
+  const rng = new Prng(11);
+  for (const [from, to] of [[libcrypto, node], [node, libcrypto]]) {
+    const s = sealer({ backend: from });
+    const o = opener({ backend: to });
+    for (const size of [0, 100, 1400, 65_000]) {
+      const plaintext = Uint8Array.from({ length: size }, () => rng.int(256));
+      const r = expectOk(o.open(s.seal(plaintext)));
+      assert.deepEqual(new Uint8Array(r.plaintext), plaintext, to.describe);
+    }
+    const forged = s.seal(text("forged"));
+    forged[forged.length - 1] ^= 1;
+    assert.equal(reason(o.open(forged)), "auth_failed", to.describe);
   }
 });

@@ -5,6 +5,7 @@ import {
   sockaddrBytes,
   sockaddrMatches,
 } from "../../../src/net/socket_buffer.ts";
+import { DAEMON_FFI_PATHS } from "../../../src/daemon/ffi_paths.ts";
 
 Deno.test("sockaddrBytes lays out sockaddr_in and sockaddr_in6 as Linux does", () => {
   assert.deepEqual(
@@ -90,7 +91,7 @@ Deno.test("raiseReceiveBuffer without FFI permission leaves the socket alone and
   assert.match(r.reason, /no FFI permission for libc/);
 });
 
-Deno.test("deno task denosync grants exactly what raiseReceiveBuffer needs", () => {
+Deno.test("deno task denosync grants exactly the libraries the daemon loads", () => {
   const tasks = JSON.parse(
     Deno.readTextFileSync(new URL("../../../deno.json", import.meta.url)),
   ).tasks;
@@ -99,5 +100,6 @@ Deno.test("deno task denosync grants exactly what raiseReceiveBuffer needs", () 
     (/--allow-[a-z]+=\S+/g[Symbol.match](command) ?? [])
       .find((f) => f.startsWith(`--allow-${name}=`))!
       .slice(`--allow-${name}=`.length).split(",");
-  assert.deepEqual(flag("ffi"), [...LIBC_PATHS]);
+  assert.deepEqual(flag("ffi"), [...DAEMON_FFI_PATHS]);
+  for (const path of LIBC_PATHS) assert.ok(DAEMON_FFI_PATHS.includes(path));
 });

@@ -7,6 +7,7 @@ import {
   canonicalHost,
   parseBlockRules,
   Transport,
+  type TransportCrypto,
   TransportError,
   type TransportNode,
   type TransportOptions,
@@ -318,28 +319,69 @@ Deno.test("Transport exchanges unicast and 'all' frames on two links", async () 
   }
 });
 
-Deno.test("Transport hands on frames that later receives never overwrite, large or small", async () => {
-  const kept: Uint8Array[] = [];
-  const { members } = await openCluster(
-    1,
-    { nodes: loopbackNodes(2, 1), mode: "udpu", linkMode: "passive" },
-    (nodeId) => nodeId === 2 ? { onFrame: (bytes) => kept.push(bytes) } : {},
+const CRYPTO_MASTER = Uint8Array.from({ length: 32 }, (_, i) => i + 1);
+const CRYPTO_CLUSTER = "test";
+
+/** Sealing for one node of a test cluster of nodes 1..3. */
+function cryptoFor(
+  nodeId: number,
+  key = CRYPTO_MASTER,
+): { crypto: TransportCrypto } {
+  const sealer = new FrameSealer({
+    master: key,
+    clusterName: CRYPTO_CLUSTER,
+    nodeId,
+    epoch: 1,
+  });
+  const opener = new FrameOpener({
+    master: key,
+    clusterName: CRYPTO_CLUSTER,
+    allowedNodeIds: new Set([1, 2, 3]),
+  });
+  return {
+    crypto: {
+      seal: (p: Uint8Array) => sealer.seal(p),
+      open: (b: Uint8Array) => opener.open(b),
+    },
+  };
+}
+
+for (const sealed of [false, true]) {
+  Deno.test(
+    `Transport hands on frames that later receives never overwrite, large or small${
+      sealed ? ", sealed" : ""
+    }`,
+    async () => {
+      const kept: Uint8Array[] = [];
+      const { members } = await openCluster(
+        1,
+        { nodes: loopbackNodes(2, 1), mode: "udpu", linkMode: "passive" },
+        (nodeId) => ({
+          ...(sealed ? cryptoFor(nodeId) : {}),
+          ...(nodeId === 2 ? { onFrame: (bytes) => kept.push(bytes) } : {}),
+        }),
+      );
+      try {
+        const [a] = members;
+        await waitFor(() => allUp(members), "link up");
+        // Large frames keep their receive buffer, small ones are copied out of
+        // it: either way each must still hold its own bytes at the end.
+        const sizes = [40_000, 100, 60_000, 20_000, 16_383, 16_384, 7];
+        sizes.forEach((n, i) =>
+          a.transport.send(2, new Uint8Array(n).fill(i + 1))
+        );
+        await waitFor(() => kept.length === sizes.length, "every frame");
+        const seen = kept.map((f) => [f.length, f[0]]).sort((x, y) =>
+          x[1] - y[1]
+        );
+        assert.deepEqual(seen, sizes.map((n, i) => [n, i + 1]));
+        for (const f of kept) assert.ok(f.every((b) => b === f[0]), "intact");
+      } finally {
+        await closeAll(members);
+      }
+    },
   );
-  try {
-    const [a] = members;
-    await waitFor(() => allUp(members), "link up");
-    // Large frames keep their receive buffer, small ones are copied out of
-    // it: either way each must still hold its own bytes at the end.
-    const sizes = [40_000, 100, 60_000, 20_000, 16_383, 16_384, 7];
-    sizes.forEach((n, i) => a.transport.send(2, new Uint8Array(n).fill(i + 1)));
-    await waitFor(() => kept.length === sizes.length, "every frame");
-    const seen = kept.map((f) => [f.length, f[0]]).sort((x, y) => x[1] - y[1]);
-    assert.deepEqual(seen, sizes.map((n, i) => [n, i + 1]));
-    for (const f of kept) assert.ok(f.every((b) => b === f[0]), "intact");
-  } finally {
-    await closeAll(members);
-  }
-});
+}
 
 Deno.test("Transport in active mode sends one copy per up link", async () => {
   const nodes = loopbackNodes(2, 2);
@@ -688,29 +730,8 @@ Deno.test("Transport works over IPv6 ::1", async () => {
 });
 
 Deno.test("Transport with crypto seals every datagram and drops what fails to open", async () => {
-  const master = Uint8Array.from({ length: 32 }, (_, i) => i + 1);
   const otherKey = Uint8Array.from({ length: 32 }, (_, i) => 100 + i);
-  const clusterName = "test";
   const nodes = loopbackNodes(3, 1);
-  const cryptoFor = (nodeId: number, key = master) => {
-    const sealer = new FrameSealer({
-      master: key,
-      clusterName,
-      nodeId,
-      epoch: 1,
-    });
-    const opener = new FrameOpener({
-      master: key,
-      clusterName,
-      allowedNodeIds: new Set([1, 2, 3]),
-    });
-    return {
-      crypto: {
-        seal: (p: Uint8Array) => sealer.seal(p),
-        open: (b: Uint8Array) => opener.open(b),
-      },
-    };
-  };
   const { members, port } = await openCluster(1, {
     nodes,
     mode: "udpu",
