@@ -20,6 +20,7 @@
  */
 import { createCipheriv, createDecipheriv } from "node:crypto";
 import { assert } from "../lib/assert.ts";
+import { dlopenFirst } from "../lib/dlopen_first.ts";
 
 /** Where libcrypto (OpenSSL 3) lives on the Linux distributions we run on. */
 export const LIBCRYPTO_PATHS: readonly string[] = [
@@ -173,28 +174,17 @@ type Libcrypto = Deno.DynamicLibrary<typeof LIBCRYPTO_SYMBOLS>["symbols"];
 
 /** libcrypto's AES-256-GCM, or why it cannot be used here. */
 export function opensslBackend(): GcmBackend | { reason: string } {
-  const list = LIBCRYPTO_PATHS.join(", ");
-  let reason = `no FFI permission for libcrypto (one of ${list})`;
-  for (const path of LIBCRYPTO_PATHS) {
-    if (Deno.permissions.querySync({ name: "ffi", path }).state !== "granted") {
-      continue;
-    }
-    reason = `no libcrypto at ${list}`;
-    let lib: Deno.DynamicLibrary<typeof LIBCRYPTO_SYMBOLS>;
-    try {
-      lib = Deno.dlopen(path, LIBCRYPTO_SYMBOLS);
-    } catch {
-      continue; // not on this system, or an OpenSSL without these symbols
-    }
-    const backend = opensslBackendFrom(lib.symbols, path);
-    const failed = knownAnswerFailure(backend);
-    if (failed !== null) {
-      lib.close();
-      return { reason: `${path} failed the AES-GCM self-test: ${failed}` };
-    }
-    return backend;
+  const opened = dlopenFirst("libcrypto", LIBCRYPTO_PATHS, LIBCRYPTO_SYMBOLS);
+  if ("reason" in opened) return opened;
+  const backend = opensslBackendFrom(opened.lib.symbols, opened.path);
+  const failed = knownAnswerFailure(backend);
+  if (failed !== null) {
+    opened.lib.close();
+    return {
+      reason: `${opened.path} failed the AES-GCM self-test: ${failed}`,
+    };
   }
-  return { reason };
+  return backend;
 }
 
 function opensslBackendFrom(s: Libcrypto, path: string): GcmBackend {

@@ -23,6 +23,7 @@
  * @module
  */
 import { parseIpv4, parseIpv6 } from "../config/_ip.ts";
+import { dlopenFirst } from "../lib/dlopen_first.ts";
 
 /** What the transport asks for: 8 MiB, as knet's sockets. */
 export const RECEIVE_BUFFER_BYTES = 8 * 1024 * 1024;
@@ -116,20 +117,8 @@ let libc: { lib: Libc } | { reason: string } | undefined;
 export function dlopenLibc<S extends Deno.ForeignLibraryInterface>(
   symbols: S,
 ): Deno.DynamicLibrary<S> | { reason: string } {
-  const list = LIBC_PATHS.join(", ");
-  let reason = `no FFI permission for libc (one of ${list})`;
-  for (const path of LIBC_PATHS) {
-    if (Deno.permissions.querySync({ name: "ffi", path }).state !== "granted") {
-      continue;
-    }
-    reason = `no libc at ${list}`;
-    try {
-      return Deno.dlopen(path, symbols);
-    } catch {
-      continue; // not on this system
-    }
-  }
-  return { reason };
+  const opened = dlopenFirst("libc", LIBC_PATHS, symbols);
+  return "reason" in opened ? opened : opened.lib;
 }
 
 /** libc's socket calls, or why they cannot be had (opened once). */
