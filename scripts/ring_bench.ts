@@ -7,8 +7,9 @@
  *
  *   deno run -A scripts/ring_bench.ts [--size 1024] [--duration 5] [--nodes 3]
  *
- * The IPC path does not exist yet (issue #4); `denosync bench` will measure
- * through it. This measures the ring itself.
+ * No IPC: `deno task bench` measures through the daemons' IPC sockets; this
+ * measures the ring itself. `DENOSYNC_CRYPTO_BACKEND=node` seals with
+ * node:crypto instead of libcrypto.
  */
 import { parseArgs } from "node:util";
 import { loadConfigFile } from "../src/config/load.ts";
