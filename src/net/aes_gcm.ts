@@ -27,6 +27,8 @@ import { dlopenFirst } from "../lib/dlopen_first.ts";
 export const LIBCRYPTO_PATHS: readonly string[] = [
   "/lib/x86_64-linux-gnu/libcrypto.so.3",
   "/lib/aarch64-linux-gnu/libcrypto.so.3",
+  "/usr/lib/x86_64-linux-gnu/libcrypto.so.3",
+  "/usr/lib/aarch64-linux-gnu/libcrypto.so.3",
   "/lib64/libcrypto.so.3",
   "/usr/lib64/libcrypto.so.3",
   "/usr/lib/libcrypto.so.3",
