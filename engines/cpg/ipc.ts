@@ -293,7 +293,7 @@ export function encodeCpgCallbackParts(
   cb: CpgCallback,
 ): readonly Uint8Array[] {
   if (cb.kind !== "deliver") return [encodeCpgCallback(cb)];
-  const head = new ByteWriter(1 + 2 + utf8Length(cb.group) + 4 + 4 + 4)
+  const head = ByteWriter.transient(1 + 2 + utf8Length(cb.group) + 4 + 4 + 4)
     .u8(KIND.deliver).name(cb.group).u32(cb.nodeId).u32(cb.pid)
     .u32(cb.message.length).finish();
   return [head, cb.message];

@@ -122,7 +122,7 @@ export function encodeCpgMessageParts(m: CpgMessage): readonly Uint8Array[] {
   if (m.type !== "mcast") return [encodeCpgMessage(m)];
   assert(validGroupName(m.group), "group name length");
   assert(m.message.length <= CPG_MESSAGE_BYTES_MAX, "message too big");
-  const head = new ByteWriter(4 + 1 + 2 + utf8Length(m.group) + 4)
+  const head = ByteWriter.transient(4 + 1 + 2 + utf8Length(m.group) + 4)
     .u32(m.pid).u8(m.guarantee === "safe" ? 1 : 0).name(m.group)
     .u32(m.message.length).finish();
   return [head, m.message];

@@ -8,6 +8,7 @@
  * @module
  */
 import { assert } from "../lib/assert.ts";
+import { smallBytes } from "../lib/small_bytes.ts";
 import { utf8DecodeStrict, utf8Encode, utf8Length } from "../lib/utf8.ts";
 import type { Decoded, RejectReason, RingId } from "../totem/types.ts";
 
@@ -20,9 +21,23 @@ export class ByteWriter {
   #view: DataView;
   #len = 0;
 
-  constructor(initialBytes = 64) {
-    this.#buf = new Uint8Array(Math.max(8, initialBytes));
-    this.#view = new DataView(this.#buf.buffer);
+  constructor(initialBytes = 64, buf?: Uint8Array) {
+    this.#buf = buf ?? new Uint8Array(Math.max(8, initialBytes));
+    this.#view = new DataView(
+      this.#buf.buffer,
+      this.#buf.byteOffset,
+      this.#buf.byteLength,
+    );
+  }
+
+  /**
+   * A writer for a header that is copied on and dropped at once (into a
+   * frame or an IPC write batch): its buffer is a view of a shared chunk
+   * (`smallBytes`), which saves an allocation per message. Size it exactly:
+   * growing moves it to a buffer of its own.
+   */
+  static transient(bytes: number): ByteWriter {
+    return new ByteWriter(bytes, smallBytes(Math.max(8, bytes)));
   }
 
   /** Bytes written so far. */

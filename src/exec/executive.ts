@@ -40,7 +40,11 @@
  */
 import { assert, unreachable } from "../lib/assert.ts";
 import type { LogLevel } from "../log/logger.ts";
-import { decodeGroupMessage, encodeGroupMessage } from "../totem/pg/mod.ts";
+import {
+  decodeGroupMessage,
+  encodeGroupHeader,
+  encodeGroupMessage,
+} from "../totem/pg/mod.ts";
 import {
   type ConfChange,
   type Guarantee,
@@ -70,6 +74,9 @@ import {
   SYNC_GROUP,
   type SyncMessage,
 } from "./wire.ts";
+
+/** The group prefix of every engine message (shared: it is only ever copied). */
+const ENGINE_GROUP_HEADER = encodeGroupHeader([ENGINE_GROUP]);
 
 /** Inputs of the executive. */
 export type ExecEvent =
@@ -800,16 +807,15 @@ export class Executive {
     payload: Uint8Array | readonly Uint8Array[],
     guarantee: Guarantee,
   ): void {
-    // Headers in one small buffer, the payload's parts as they are: a large
-    // message is copied once, into frames.
+    // Headers and the payload's parts as they are, gathered once, into
+    // frames. The group header never changes; the engine header is
+    // transient (no allocation of its own).
     const parts = payload instanceof Uint8Array ? [payload] : payload;
     let size = 0;
     for (const p of parts) size += p.length;
     const bytes = [
-      encodeGroupMessage(
-        [ENGINE_GROUP],
-        encodeEngineHeader(reg.engine.serviceId, fn, size),
-      ),
+      ENGINE_GROUP_HEADER,
+      encodeEngineHeader(reg.engine.serviceId, fn, size),
       ...parts,
     ];
     if (this.#syncContext !== null) {

@@ -65,7 +65,7 @@ export function encodeEngineHeader(
 ): Uint8Array {
   assert(serviceId >= 0 && serviceId <= SERVICE_ID_MAX, `service ${serviceId}`);
   assert(fn >= 0 && fn <= FN_MAX, `fn ${fn}`);
-  return new ByteWriter(ENGINE_HEADER_BYTES)
+  return ByteWriter.transient(ENGINE_HEADER_BYTES)
     .u32(((serviceId << 16) | fn) >>> 0)
     .u32(ENGINE_HEADER_BYTES + payloadBytes)
     .finish();

@@ -477,9 +477,9 @@ Deno.test("Executive hands an engine's message to TotemPg as parts: the request'
   assert.deepEqual(bus.request(1, 7, 0, body)?.status, CsError.OK);
   const sent = bus.actionsOf(1, "mcast").slice(before);
   assert.equal(sent.length, 1);
-  // Headers in the first part; the request payload itself is the last.
-  assert.equal(sent[0].payload.length, 2);
-  assert.equal(sent[0].payload[1], body);
+  // Group and engine headers first; the request payload itself is the last.
+  assert.equal(sent[0].payload.length, 3);
+  assert.equal(sent[0].payload[2], body);
   bus.settle();
   assert.deepEqual((bus.node(2).engines[0] as RecEngine).notes, [
     "1:the application's bytes",
