@@ -17,6 +17,7 @@ import {
   type IpcReply,
   IpcServer,
 } from "../ipc/server.ts";
+import { SMALL_BYTES_MAX, smallBytes } from "../lib/small_bytes.ts";
 import type { Logger } from "../log/logger.ts";
 import { sameRing } from "../totem/types.ts";
 import type { DaemonNodeControl } from "./node_control.ts";
@@ -24,6 +25,14 @@ import type { NodeRuntime } from "./node_runtime.ts";
 
 /** Request payloads shorter than this are copied (see `#request`). */
 const PAYLOAD_COPY_BYTES_MAX = 4096;
+
+function copyRequestPayload(payload: Uint8Array): Uint8Array {
+  if (payload.length >= PAYLOAD_COPY_BYTES_MAX) return payload;
+  if (payload.length > SMALL_BYTES_MAX) return payload.slice();
+  const copy = smallBytes(payload.length);
+  copy.set(payload);
+  return copy;
+}
 
 /** How often a sync step answering "again" is retried. */
 const TICK_MS = 20;
@@ -207,11 +216,12 @@ export class ExecHost {
       fn,
       // The server's payload is a view into a read buffer that is never
       // reused. Small ones are copied so a kept one does not pin that
-      // buffer; large ones (mcast bodies, mostly read into their own
-      // buffer) are not worth a copy on the hot path.
-      payload: payload.length < PAYLOAD_COPY_BYTES_MAX
-        ? payload.slice()
-        : payload,
+      // buffer: the smallest into a shared chunk (a new buffer per request
+      // costs more than the request, small_bytes.ts), which is fine as
+      // engines copy what they keep (EngineRequest). Large ones (mcast
+      // bodies, mostly read into their own buffer) are not worth a copy on
+      // the hot path.
+      payload: copyRequestPayload(payload),
     });
     return reply;
   }

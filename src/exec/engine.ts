@@ -48,6 +48,10 @@ export interface RequestResult {
 export interface EngineRequest {
   readonly conn: ConnId;
   readonly requestId: number;
+  /**
+   * The request's bytes: a view of a buffer shared with other requests.
+   * Pass it on or decode it; copy what you keep beyond the request.
+   */
   readonly payload: Uint8Array;
 }
 

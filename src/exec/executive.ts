@@ -77,6 +77,8 @@ import {
 
 /** The group prefix of every engine message (shared: it is only ever copied). */
 const ENGINE_GROUP_HEADER = encodeGroupHeader([ENGINE_GROUP]);
+/** An empty reply payload; having no bytes, it can be shared. */
+const NO_BYTES = new Uint8Array(0);
 
 /** Inputs of the executive. */
 export type ExecEvent =
@@ -725,7 +727,7 @@ export class Executive {
       conn,
       requestId,
       status,
-      payload: payload ?? new Uint8Array(0),
+      payload: payload ?? NO_BYTES,
     });
   }
 

@@ -16,9 +16,9 @@
  */
 
 /** Bytes of one chunk. */
-export const SMALL_BYTES_CHUNK = 16 * 1024;
+export const SMALL_BYTES_CHUNK = 64 * 1024;
 /** Largest request served from a chunk; larger ones get their own buffer. */
-export const SMALL_BYTES_MAX = 256;
+export const SMALL_BYTES_MAX = 2048;
 
 let chunk = new Uint8Array(SMALL_BYTES_CHUNK);
 let at = 0;
