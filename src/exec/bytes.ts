@@ -21,8 +21,11 @@ export class ByteWriter {
   #view: DataView;
   #len = 0;
 
-  constructor(initialBytes = 64, buf?: Uint8Array) {
-    this.#buf = buf ?? new Uint8Array(Math.max(8, initialBytes));
+  /** `initial`: a starting size, or the buffer to start writing into. */
+  constructor(initial: number | Uint8Array = 64) {
+    this.#buf = typeof initial === "number"
+      ? new Uint8Array(Math.max(8, initial))
+      : initial;
     this.#view = new DataView(
       this.#buf.buffer,
       this.#buf.byteOffset,
@@ -37,7 +40,7 @@ export class ByteWriter {
    * growing moves it to a buffer of its own.
    */
   static transient(bytes: number): ByteWriter {
-    return new ByteWriter(bytes, smallBytes(Math.max(8, bytes)));
+    return new ByteWriter(smallBytes(Math.max(8, bytes)));
   }
 
   /** Bytes written so far. */

@@ -340,7 +340,9 @@ export class FrameOpener {
       this.#slots.has(keyId) || this.#slots.size < KEY_SLOTS_MAX,
       `at most ${KEY_SLOTS_MAX} key slots may be installed`,
     );
-    // Replacing a slot orphans its cached K_s: entries compare slots by identity.
+    // Replacing a slot orphans its cached K_s (entries compare slots by
+    // identity): free them now rather than when a sender next authenticates.
+    if (this.#slots.has(keyId)) this.#disposeCached(keyId);
     this.#slots.set(keyId, {
       keyId,
       clusterKey: deriveClusterKey(master, this.#clusterName, keyId),
@@ -349,11 +351,15 @@ export class FrameOpener {
 
   /** Stops accepting frames sealed with slot `keyId`; true if it was installed. */
   removeKey(keyId: number): boolean {
+    this.#disposeCached(keyId);
+    return this.#slots.delete(keyId);
+  }
+
+  #disposeCached(keyId: number): void {
     for (const state of this.#senders.values()) {
       state.keys.get(keyId)?.key.dispose();
       state.keys.delete(keyId);
     }
-    return this.#slots.delete(keyId);
   }
 
   /** Installed key slots, ascending. */
