@@ -35,3 +35,33 @@ Deno.test("utf8Encode() gives the same bytes cached or not, and utf8Length() the
     assert.equal(utf8Length(s), want.length);
   }
 });
+
+Deno.test("utf8DecodeStrict() answers from its cache of recent names without keeping the caller's buffer", () => {
+  // A reused receive buffer: the cache must hold a copy, never this view.
+  const buffer = new Uint8Array(16);
+  buffer.set(new TextEncoder().encode("group-a"));
+  const view = buffer.subarray(0, 7);
+  assert.equal(utf8DecodeStrict(view), "group-a");
+  buffer.set(new TextEncoder().encode("group-b"));
+  assert.equal(utf8DecodeStrict(view), "group-b");
+  assert.equal(
+    utf8DecodeStrict(new TextEncoder().encode("group-a")),
+    "group-a",
+  );
+  // More names than the cache keeps, visited twice in turn.
+  const names = Array.from({ length: 20 }, (_, i) => `name-${i}-ü`);
+  for (let round = 0; round < 2; round++) {
+    for (const s of names) {
+      assert.equal(utf8DecodeStrict(new TextEncoder().encode(s)), s);
+    }
+  }
+  // A malformed name is never cached as if it were good.
+  assert.throws(
+    () => utf8DecodeStrict(new Uint8Array([0x61, 0xc3])),
+    TypeError,
+  );
+  assert.throws(
+    () => utf8DecodeStrict(new Uint8Array([0x61, 0xc3])),
+    TypeError,
+  );
+});
