@@ -37,6 +37,7 @@
  */
 import { hkdfSync } from "node:crypto";
 import { assert } from "../lib/assert.ts";
+import { smallBytes } from "../lib/small_bytes.ts";
 import { type GcmBackend, gcmBackend, type GcmKey } from "./aes_gcm.ts";
 import { REPLAY_WINDOW_DEFAULT, ReplayWindow } from "./replay_window.ts";
 
@@ -237,14 +238,18 @@ export class FrameSealer {
     this.#keyId = keyId;
   }
 
-  /** Returns header || ciphertext || tag for one datagram (one new buffer). */
+  /**
+   * Returns header || ciphertext || tag for one datagram in a buffer of its
+   * own, or a view of a shared chunk when small.
+   */
   seal(plaintext: Uint8Array): Uint8Array<ArrayBuffer> {
     const counter = this.#counter;
     // 2^53 frames: 285 years at a million frames a second.
     assert(counter < Number.MAX_SAFE_INTEGER, "frame counter exhausted");
     this.#counter = counter + 1;
 
-    const out = new Uint8Array(CRYPTO_OVERHEAD_BYTES + plaintext.length);
+    // Small datagrams (tokens, heartbeats) from a shared chunk.
+    const out = smallBytes(CRYPTO_OVERHEAD_BYTES + plaintext.length);
     out[0] = CRYPTO_VERSION;
     out[1] = this.#keyId;
     writeU32(out, 2, this.nodeId);

@@ -31,6 +31,7 @@
  * @module
  */
 import { assert, unreachable } from "../lib/assert.ts";
+import { smallBytes } from "../lib/small_bytes.ts";
 import {
   type LinkChange,
   type LinkMode,
@@ -772,7 +773,13 @@ export class Transport {
    * Decrypted frames too: the opener decrypts in the receive buffer.
    */
   #handOver(body: Uint8Array): Uint8Array {
-    if (body.length < HAND_OVER_BYTES_MIN) return body.slice();
+    if (body.length < HAND_OVER_BYTES_MIN) {
+      // A token, or frames of a lightly loaded ring: a view of a shared
+      // chunk costs 30 ns, a buffer of its own 1.1 us (small_bytes.ts).
+      const copy = smallBytes(body.length);
+      copy.set(body);
+      return copy;
+    }
     this.#handedOver = body.buffer;
     return body;
   }

@@ -28,6 +28,7 @@
  */
 import { assert } from "../lib/assert.ts";
 import { claimHeadroom } from "../lib/headroom.ts";
+import { smallBytes } from "../lib/small_bytes.ts";
 
 /** First byte of every transport packet. */
 export const WIRE_MAGIC = 0xd5;
@@ -84,7 +85,8 @@ export type DecodedPacket =
 
 /**
  * Returns header || body as one buffer: in place when `body` has a free
- * `WIRE_HEADER_BYTES` slot in front of it (src/lib/headroom.ts), else new.
+ * `WIRE_HEADER_BYTES` slot in front of it (src/lib/headroom.ts), else a
+ * copy (a small one is a view of a shared chunk, src/lib/small_bytes.ts).
  */
 export function encodePacket(
   header: PacketHeader,
@@ -109,7 +111,8 @@ export function encodePacket(
     `${header.kind} body must be ${PING_BODY_BYTES} bytes, got ${body.length}`,
   );
   const inPlace = claimHeadroom(body, WIRE_HEADER_BYTES);
-  const out = inPlace ?? new Uint8Array(WIRE_HEADER_BYTES + body.length);
+  // Tokens and heartbeats come without headroom: small, from a shared chunk.
+  const out = inPlace ?? smallBytes(WIRE_HEADER_BYTES + body.length);
   out[0] = WIRE_MAGIC;
   out[1] = WIRE_VERSION;
   out[2] = KIND_CODES[header.kind];

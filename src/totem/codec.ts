@@ -30,6 +30,7 @@
  */
 import { assert, unreachable } from "../lib/assert.ts";
 import { claimHeadroom } from "../lib/headroom.ts";
+import { smallBytes } from "../lib/small_bytes.ts";
 import { PROCESSOR_COUNT_MAX, RTR_ENTRIES_MAX } from "./config.ts";
 import type {
   CommitEntry,
@@ -176,9 +177,8 @@ function encodeToken(msg: TokenMsg): Uint8Array {
   assertU32(msg.aruAddr, "token aruAddr");
   assertU32(msg.fcc, "token fcc");
   assertU32(msg.backlog, "token backlog");
-  const bytes = new Uint8Array(
-    TOKEN_FIXED_BYTES + rtr.length * RTR_ENTRY_BYTES,
-  );
+  // One per token visit: from a shared chunk (small_bytes.ts).
+  const bytes = smallBytes(TOKEN_FIXED_BYTES + rtr.length * RTR_ENTRY_BYTES);
   const view = viewOf(bytes);
   writeHeader(
     view,
