@@ -30,6 +30,13 @@ const DIRECT_READ_BYTES_MIN = 32 * 1024;
 export const WRITE_BATCH_BYTES_MAX = 256 * 1024;
 /** Payloads this large are written from their own buffer, not copied. */
 const DIRECT_WRITE_PAYLOAD_BYTES = 64 * 1024;
+/**
+ * Batches up to this size are copied into one buffer the writer keeps and
+ * reuses: a new buffer per write was the daemon's main source of garbage
+ * (every delivery passes through one), and a connection holds no more than
+ * this while idle.
+ */
+const REUSED_BATCH_BYTES = 64 * 1024;
 
 /** A frame waiting to be written; `event` marks EVENT frames for accounting. */
 export interface OutFrame extends Frame {
@@ -84,6 +91,8 @@ export class FrameWriter {
   #running = false;
   #closed = false;
   #idleWaiters: (() => void)[] = [];
+  /** Reused for batches up to REUSED_BATCH_BYTES; taken on first use. */
+  #batch: Uint8Array | null = null;
   /** Bytes written to the socket so far. */
   bytesOut = 0;
 
@@ -176,7 +185,14 @@ export class FrameWriter {
         if (frame.event) eventBytes += size;
         end++;
       }
-      const batch = new Uint8Array(bytes);
+      // Safe to reuse: the write below is awaited before the next batch.
+      let batch: Uint8Array;
+      if (bytes <= REUSED_BATCH_BYTES) {
+        this.#batch ??= new Uint8Array(REUSED_BATCH_BYTES);
+        batch = this.#batch.subarray(0, bytes);
+      } else {
+        batch = new Uint8Array(bytes);
+      }
       let at = 0;
       for (let i = start; i < end; i++) {
         at = writeFrame(batch, at, queue[i]!, queue[i]!.tail);
