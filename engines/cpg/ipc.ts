@@ -140,6 +140,14 @@ export function requestFn(req: CpgRequest): number {
 }
 
 /**
+ * The guarantee byte in front of an mcast, shared by every request: parts
+ * are only ever copied on, and a buffer per message costs the client 1.1 µs
+ * (small_bytes.ts).
+ */
+const GUARANTEE_AGREED = new Uint8Array([0]);
+const GUARANTEE_SAFE = new Uint8Array([1]);
+
+/**
  * Encodes a request payload as parts (client side): an mcast is its
  * guarantee byte and the application's message as given, which the IPC
  * writer sends without copying it behind the byte.
@@ -147,7 +155,10 @@ export function requestFn(req: CpgRequest): number {
 export function encodeCpgRequestParts(req: CpgRequest): readonly Uint8Array[] {
   if (req.fn !== "mcast") return [encodeCpgRequest(req)];
   assert(req.message.length <= CPG_MESSAGE_BYTES_MAX, "message too big");
-  return [new Uint8Array([req.guarantee === "safe" ? 1 : 0]), req.message];
+  return [
+    req.guarantee === "safe" ? GUARANTEE_SAFE : GUARANTEE_AGREED,
+    req.message,
+  ];
 }
 
 /** Encodes a request payload (client side). */

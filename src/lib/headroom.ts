@@ -15,12 +15,16 @@
  * @module
  */
 
+import { smallBytes } from "./small_bytes.ts";
+
 /** Unclaimed slots of a view, nearest to it first. */
 const slots = new WeakMap<Uint8Array, readonly number[]>();
 
 /**
- * A new `size`-byte buffer with free bytes for `reserve` before it: the
- * first entry is claimed first and sits just before the data.
+ * A new, zeroed `size`-byte buffer with free bytes for `reserve` before it:
+ * the first entry is claimed first and sits just before the data. A small
+ * one (a lightly loaded ring's frame) is a view of a shared chunk
+ * (small_bytes.ts), which saves an allocation per frame.
  */
 export function withHeadroom(
   size: number,
@@ -28,8 +32,8 @@ export function withHeadroom(
 ): Uint8Array {
   let room = 0;
   for (const n of reserve) room += n;
-  if (room === 0) return new Uint8Array(size);
-  const view = new Uint8Array(room + size).subarray(room);
+  if (room === 0) return smallBytes(size);
+  const view = smallBytes(room + size).subarray(room);
   slots.set(view, reserve);
   return view;
 }
