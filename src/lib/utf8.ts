@@ -74,12 +74,8 @@ export function utf8DecodeStrict(bytes: Uint8Array): string {
   }
   if (!ascii) text = STRICT.decode(bytes);
   // Copied: the caller's bytes may lie in a buffer that is reused.
-  const entry = { bytes: bytes.slice(), text };
-  if (decoded.length < DECODED_MAX) decoded.unshift(entry);
-  else {
-    decoded.pop();
-    decoded.unshift(entry);
-  }
+  if (decoded.length >= DECODED_MAX) decoded.pop();
+  decoded.unshift({ bytes: bytes.slice(), text });
   return text;
 }
 
