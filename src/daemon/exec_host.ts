@@ -17,7 +17,7 @@ import {
   type IpcReply,
   IpcServer,
 } from "../ipc/server.ts";
-import { SMALL_BYTES_MAX, smallBytes } from "../lib/small_bytes.ts";
+import { smallCopy } from "../lib/small_bytes.ts";
 import type { Logger } from "../log/logger.ts";
 import { sameRing } from "../totem/types.ts";
 import type { DaemonNodeControl } from "./node_control.ts";
@@ -27,11 +27,9 @@ import type { NodeRuntime } from "./node_runtime.ts";
 const PAYLOAD_COPY_BYTES_MAX = 4096;
 
 function copyRequestPayload(payload: Uint8Array): Uint8Array {
-  if (payload.length >= PAYLOAD_COPY_BYTES_MAX) return payload;
-  if (payload.length > SMALL_BYTES_MAX) return payload.slice();
-  const copy = smallBytes(payload.length);
-  copy.set(payload);
-  return copy;
+  return payload.length >= PAYLOAD_COPY_BYTES_MAX
+    ? payload
+    : smallCopy(payload);
 }
 
 /** How often a sync step answering "again" is retried. */

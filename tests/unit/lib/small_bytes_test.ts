@@ -3,6 +3,7 @@ import {
   SMALL_BYTES_CHUNK,
   SMALL_BYTES_MAX,
   smallBytes,
+  smallCopy,
 } from "../../../src/lib/small_bytes.ts";
 import { ByteReader, ByteWriter } from "../../../src/exec/bytes.ts";
 
@@ -27,6 +28,16 @@ Deno.test("smallBytes gives larger requests a buffer of their own", () => {
   const v = smallBytes(SMALL_BYTES_MAX + 1);
   assert.equal(v.byteOffset, 0);
   assert.equal(v.buffer.byteLength, SMALL_BYTES_MAX + 1);
+});
+
+Deno.test("smallCopy copies into other memory, small or large", () => {
+  for (const n of [0, 5, SMALL_BYTES_MAX, SMALL_BYTES_MAX + 1]) {
+    const src = new Uint8Array(n).map((_, i) => (i * 7 + 1) & 0xff);
+    const copy = smallCopy(src);
+    assert.deepEqual(copy, src);
+    src.fill(0);
+    assert.ok(n === 0 || copy[0] === 1, "the copy is not a view of its source");
+  }
 });
 
 Deno.test("ByteWriter.transient writes at its view's offset, beside other writers", () => {
