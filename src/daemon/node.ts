@@ -132,6 +132,17 @@ export async function openNode(options: OpenNodeOptions): Promise<OpenNode> {
     },
   });
   logReceiveBuffers(logger, transport.receiveBuffers);
+  for (const { link, reason } of transport.directSend) {
+    if (reason === null) {
+      logger.log("debug", "KNET", `link ${link}: datagrams sent with sendto`);
+    } else {
+      logger.log(
+        "notice",
+        "KNET",
+        `link ${link}: datagrams sent through Deno's send, slower (${reason}). Run with the permissions of \`deno task denosync\``,
+      );
+    }
+  }
   // An unset netmtu gets larger frames on loopback and with knet, as
   // Corosync's knet would send, when the buffers can take a token visit of
   // them (src/net/netmtu.ts).

@@ -27,6 +27,11 @@ import {
 /** What the runtime needs from the transport. */
 export interface FrameTransport {
   send(to: NodeId | "all", bytes: Uint8Array): void;
+  /**
+   * Sends at once what `send` queued this turn (Transport.flush). Called
+   * after a step that delivered nothing; absent, sends keep their own pace.
+   */
+  flush?(): void;
 }
 
 /** A message delivered in total order. */
@@ -141,6 +146,8 @@ export class NodeRuntime {
   #stopped = false;
   #epochMs = performance.now();
   #flushScheduled = false;
+  /** A step delivered since the last microtask checkpoint (`#performAll`). */
+  #deliveredThisTurn = false;
   #roomWaiters: (() => void)[] = [];
   delivered = 0;
   rejected = new Map<string, number>();
@@ -274,7 +281,26 @@ export class NodeRuntime {
   }
 
   #performAll(actions: SrpAction[]): void {
-    for (const action of actions) this.#perform(action);
+    let delivered = false;
+    for (const action of actions) {
+      if (action.type === "deliver") delivered = true;
+      this.#perform(action);
+    }
+    // While no step of this turn handed anything to local clients (a token
+    // passing through, a join), datagrams leave at once: the next node is
+    // waiting on them. After a delivery they wait until the IPC writes it
+    // queued are out (the transport's own deferral), so the local client is
+    // woken before the next node competes with it for the CPU.
+    if (delivered) {
+      if (!this.#deliveredThisTurn) {
+        this.#deliveredThisTurn = true;
+        // Queued after the microtasks the listeners' IPC writers scheduled
+        // for this delivery, so it runs after them.
+        queueMicrotask(() => this.#deliveredThisTurn = false);
+      }
+    } else if (!this.#deliveredThisTurn) {
+      this.#transport.flush?.();
+    }
   }
 
   #perform(action: SrpAction): void {

@@ -184,6 +184,26 @@ function findSocket(lib: Libc, want: Uint8Array): number | null {
 }
 
 /**
+ * The descriptor of this process's UDP socket bound to `hostname:port`, or
+ * why it cannot be had (see the module comment). Never throws.
+ */
+export function findUdpSocket(
+  hostname: string,
+  port: number,
+): number | { reason: string } {
+  const want = sockaddrBytes(hostname, port);
+  if (want === null) return { reason: `${hostname} is not an IP literal` };
+  const opened = openLibc();
+  if (!("lib" in opened)) return { reason: opened.reason };
+  try {
+    return findSocket(opened.lib, want) ??
+      { reason: `no socket of this process bound to ${hostname}:${port}` };
+  } catch (e) {
+    return { reason: (e as Error).message };
+  }
+}
+
+/**
  * Asks for a `bytes` receive buffer on this process's UDP socket bound to
  * `hostname:port` (see the module comment). Never throws.
  */
@@ -192,21 +212,12 @@ export function raiseReceiveBuffer(
   port: number,
   bytes = RECEIVE_BUFFER_BYTES,
 ): ReceiveBufferResult {
-  const want = sockaddrBytes(hostname, port);
-  if (want === null) {
-    return { ok: false, reason: `${hostname} is not an IP literal` };
-  }
+  const fd = findUdpSocket(hostname, port);
+  if (typeof fd !== "number") return { ok: false, reason: fd.reason };
   const opened = openLibc();
   if (!("lib" in opened)) return { ok: false, reason: opened.reason };
   const lib = opened.lib;
   try {
-    const fd = findSocket(lib, want);
-    if (fd === null) {
-      return {
-        ok: false,
-        reason: `no socket of this process bound to ${hostname}:${port}`,
-      };
-    }
     const forced = lib.setsockopt(fd, SOL_SOCKET, SO_RCVBUFFORCE, bytes) === 0;
     if (!forced && lib.setsockopt(fd, SOL_SOCKET, SO_RCVBUF, bytes) !== 0) {
       return { ok: false, reason: "setsockopt(SO_RCVBUF) failed" };

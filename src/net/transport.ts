@@ -14,11 +14,13 @@
  *   `block_unlisted_ips`); with crypto the sealed header authenticates the
  *   sender, which must equal the transport header's sender.
  * - Heartbeats and link choice are the pure `LinkTable` (links.ts).
- * - Sends are fire-and-forget for the core: each link has a bounded queue
- *   drained by one loop awaiting `sock.send` (backpressure, DENO_NOTES.md
- *   section 3). Heartbeats have their own small lane so a full data queue
- *   cannot take a link down. A full queue drops and counts: Totem
- *   retransmits, and an unbounded queue would hide overload.
+ * - Sends are fire-and-forget for the core. A datagram leaves at once with
+ *   libc's `sendto` while nothing is queued on its link (direct_send.ts);
+ *   otherwise, or without FFI, it waits in a bounded queue drained by one
+ *   loop awaiting `sock.send` (backpressure, DENO_NOTES.md section 3).
+ *   Heartbeats have their own small lane so a full data queue cannot take
+ *   a link down. A full queue drops and counts: Totem retransmits, and an
+ *   unbounded queue would hide overload.
  * - Bad datagrams are counted by reason and dropped; they never reach
  *   `onFrame` and never end a receive loop (STYLE.md section 6).
  *
@@ -52,6 +54,11 @@ import {
   RECEIVE_BUFFER_BYTES as SOCKET_RECEIVE_BUFFER_BYTES,
   type ReceiveBufferResult,
 } from "./socket_buffer.ts";
+import {
+  type DirectSender,
+  openDirectSender,
+  sockaddrFor,
+} from "./direct_send.ts";
 
 export type { LinkChange, LinkChangeReason, LinkMode } from "./links.ts";
 
@@ -139,6 +146,11 @@ export interface TransportOptions {
    * default `SOCKET_RECEIVE_BUFFER_BYTES`, 0 keeps the kernel's default.
    */
   receiveBufferBytes?: number;
+  /**
+   * Send with libc's `sendto` when FFI allows (direct_send.ts); default
+   * true. False keeps every datagram on Deno's asynchronous `send`.
+   */
+  directSend?: boolean;
   /** When present, every datagram (heartbeats included) is sealed. */
   crypto?: TransportCrypto;
   /** A frame from `from` passed every check. `bytes` is the caller's to keep. */
@@ -267,6 +279,8 @@ interface LocalLink {
   readonly data: Fifo<Outgoing>;
   draining: boolean;
   drained: Promise<void>;
+  /** Sends at once while nothing is queued (direct_send.ts), if available. */
+  direct: DirectSender | null;
 }
 
 /** UDP transport for one node: links, heartbeats, queues and checks. */
@@ -278,8 +292,18 @@ export class Transport {
     socket: string;
     result: ReceiveBufferResult;
   }[] = [];
+  /**
+   * Per link, null when datagrams go out with libc's `sendto`
+   * (direct_send.ts), else why they take Deno's slower `send`.
+   */
+  readonly directSend: { link: number; reason: string | null }[] = [];
   readonly mode: "udpu" | "udp";
   readonly #table: LinkTable;
+  /** Datagrams of this turn waiting for `#flushDeferred`. */
+  #deferred: { ll: LocalLink; lane: "control" | "data"; item: Outgoing }[] = [];
+  #flushScheduled = false;
+  /** `sendto` addresses of the peers' and groups' NetAddr objects. */
+  readonly #sockaddrs = new WeakMap<Deno.NetAddr, Uint8Array | null>();
   readonly #links: ReadonlyMap<number, LocalLink>;
   /** Each peer's address per link (`setPeers` replaces it). */
   #peerAddrs: ReadonlyMap<number, ReadonlyMap<number, Deno.NetAddr>>;
@@ -345,6 +369,17 @@ export class Transport {
       throw e;
     }
     const transport = new Transport(options, plan, opened);
+    for (const ll of opened) {
+      const direct = options.directSend === false
+        ? { reason: "turned off (directSend: false)" }
+        : openDirectSender(ll.addr.hostname, ll.addr.port);
+      if ("reason" in direct) {
+        transport.directSend.push({ link: ll.link, reason: direct.reason });
+      } else {
+        ll.direct = direct;
+        transport.directSend.push({ link: ll.link, reason: null });
+      }
+    }
     const bufferBytes = options.receiveBufferBytes ??
       SOCKET_RECEIVE_BUFFER_BYTES;
     if (bufferBytes > 0) {
@@ -611,12 +646,18 @@ export class Transport {
   }
 
   async #close(): Promise<void> {
+    // A clean leave was queued just before: it must still go out.
+    this.#flushDeferred();
     this.#closed = true;
     clearInterval(this.#heartbeat);
     clearInterval(this.#blockPoll);
     await this.#blockPolling;
     await Promise.all([...this.#links.values()].map((ll) => ll.drained));
-    for (const ll of this.#links.values()) await closeLink(ll);
+    for (const ll of this.#links.values()) {
+      // The descriptor may be reused once closed: never send on it again.
+      ll.direct = null;
+      await closeLink(ll);
+    }
     await Promise.all(this.#loops);
   }
 
@@ -672,6 +713,54 @@ export class Transport {
   #enqueue(ll: LocalLink, lane: "control" | "data", item: Outgoing): void {
     if (this.#closed) return this.#dropTx("closed");
     if (this.#block.links.has(ll.link)) return this.#dropTx("blocked");
+    if (ll.direct !== null) {
+      this.#deferred.push({ ll, lane, item });
+      if (!this.#flushScheduled) {
+        this.#flushScheduled = true;
+        // Two hops: the IPC writes this turn queued (one microtask) go
+        // first, so the local client is woken before the next node is.
+        queueMicrotask(() => queueMicrotask(() => this.#flushDeferred()));
+      }
+      return;
+    }
+    this.#queueItem(ll, lane, item);
+  }
+
+  /**
+   * Sends now what this turn queued for `sendto`, instead of after the
+   * turn's microtasks. For a caller that knows it queued no IPC write this
+   * turn (a token visit that delivered nothing), so waiting would only hold
+   * the next node back: in the side-by-side latency run this took p50 from
+   * 0.40-0.54 to 0.37-0.40 ms (README, Measurements).
+   */
+  flush(): void {
+    if (this.#deferred.length > 0) this.#flushDeferred();
+  }
+
+  /**
+   * Sends what this turn queued for `sendto`, in order. With nothing queued
+   * or in flight on its link a datagram leaves at once; behind a queue it
+   * would overtake, so it waits its turn there. The microtasks scheduled
+   * before a `flush` find nothing left and return.
+   */
+  #flushDeferred(): void {
+    const items = this.#deferred;
+    this.#deferred = [];
+    this.#flushScheduled = false;
+    for (const { ll, lane, item } of items) {
+      if (this.#closed) {
+        this.#dropTx("closed");
+        continue;
+      }
+      if (
+        ll.direct !== null && !ll.draining && ll.control.length === 0 &&
+        ll.data.length === 0 && this.#sendDirect(ll, ll.direct, item, lane)
+      ) continue;
+      this.#queueItem(ll, lane, item);
+    }
+  }
+
+  #queueItem(ll: LocalLink, lane: "control" | "data", item: Outgoing): void {
     const queue = lane === "control" ? ll.control : ll.data;
     const max = lane === "control" ? CONTROL_QUEUE_MAX : this.#sendQueueMax;
     if (queue.length >= max) return this.#dropTx("queue_full");
@@ -720,6 +809,23 @@ export class Transport {
     }
   }
 
+  /** True when `item` left through `sendto`, counted; never throws. */
+  #sendDirect(
+    ll: LocalLink,
+    direct: DirectSender,
+    item: Outgoing,
+    lane: "control" | "data",
+  ): boolean {
+    let to = this.#sockaddrs.get(item.addr);
+    if (to === undefined) {
+      to = sockaddrFor(item.addr.hostname, item.addr.port);
+      this.#sockaddrs.set(item.addr, to);
+    }
+    if (to === null || !direct.send(item.bytes, to)) return false;
+    this.#sent(ll, item, lane === "data");
+    return true;
+  }
+
   /** One datagram, counted; never rejects. */
   async #sendOne(ll: LocalLink, item: Outgoing, data: boolean): Promise<void> {
     try {
@@ -729,6 +835,10 @@ export class Transport {
       this.#stats.txErrorsContinuous++;
       return;
     }
+    this.#sent(ll, item, data);
+  }
+
+  #sent(ll: LocalLink, item: Outgoing, data: boolean): void {
     this.#stats.txErrorsContinuous = 0;
     this.#stats.txPackets++;
     this.#stats.txBytes += item.bytes.length;
@@ -1140,6 +1250,7 @@ async function bindLink(plan: LinkPlanEntry): Promise<LocalLink> {
     control: new Fifo(),
     data: new Fifo(),
     draining: false,
+    direct: null,
     drained: Promise.resolve(),
   };
 }

@@ -820,41 +820,92 @@ Deno.test("Transport in udp mode multicasts 'all' on loopback", async () => {
   }
 });
 
-Deno.test("Transport sends a unicast only after the broadcast frames queued before it", async () => {
-  const nodes = loopbackNodes(3, 1);
+for (const directSend of [true, false]) {
+  Deno.test(
+    `Transport sends a unicast only after the broadcast frames queued before it (${
+      directSend ? "sendto" : "Deno send"
+    })`,
+    async () => {
+      const nodes = loopbackNodes(3, 1);
+      const { members } = await openCluster(1, {
+        nodes,
+        mode: "udpu",
+        linkMode: "passive",
+        directSend,
+      });
+      try {
+        const [a, b, c] = members;
+        // The tests run with FFI allowed, so libc's sendto is there.
+        assert.deepEqual(
+          a.transport.directSend,
+          [{
+            link: 0,
+            reason: directSend ? null : "turned off (directSend: false)",
+          }],
+        );
+        await waitFor(() => allUp(members), "every link up");
+        for (let round = 0; round < 5; round++) {
+          // One token visit: a run of frames to all, then the token.
+          for (let i = 0; i < 20; i++) {
+            a.transport.send("all", UTF8.encode(`r${round}f${i}`));
+          }
+          a.transport.send(2, UTF8.encode(`r${round}token`));
+        }
+        await waitFor(
+          () => b.frames.length === 105 && c.frames.length === 100,
+          "every frame",
+        );
+        const got = texts(b, 1);
+        for (let round = 0; round < 5; round++) {
+          const token = got.indexOf(`r${round}token`);
+          for (let i = 0; i < 20; i++) {
+            assert.ok(
+              got.indexOf(`r${round}f${i}`) < token,
+              `frame ${i} of round ${round} after its token`,
+            );
+          }
+        }
+        assert.deepEqual(
+          texts(c, 1).sort(),
+          got.filter((t) => !t.endsWith("token")).sort(),
+        );
+        if (directSend) {
+          // Sent in call order, so received in it too on loopback.
+          assert.deepEqual(
+            texts(c, 1),
+            Array.from(
+              { length: 100 },
+              (_, k) => `r${Math.floor(k / 20)}f${k % 20}`,
+            ),
+          );
+        }
+      } finally {
+        await closeAll(members);
+      }
+    },
+  );
+}
+
+Deno.test("Transport.flush() sends this turn's datagrams before returning, in order", async () => {
+  const nodes = loopbackNodes(2, 1);
   const { members } = await openCluster(1, {
     nodes,
     mode: "udpu",
     linkMode: "passive",
   });
+  const [a, b] = members;
   try {
-    const [a, b, c] = members;
     await waitFor(() => allUp(members), "every link up");
-    for (let round = 0; round < 5; round++) {
-      // One token visit: a run of frames to all, then the token.
-      for (let i = 0; i < 20; i++) {
-        a.transport.send("all", UTF8.encode(`r${round}f${i}`));
-      }
-      a.transport.send(2, UTF8.encode(`r${round}token`));
-    }
-    await waitFor(
-      () => b.frames.length === 105 && c.frames.length === 100,
-      "every frame",
-    );
-    const got = texts(b, 1);
-    for (let round = 0; round < 5; round++) {
-      const token = got.indexOf(`r${round}token`);
-      for (let i = 0; i < 20; i++) {
-        assert.ok(
-          got.indexOf(`r${round}f${i}`) < token,
-          `frame ${i} of round ${round} after its token`,
-        );
-      }
-    }
-    assert.deepEqual(
-      texts(c, 1).sort(),
-      got.filter((t) => !t.endsWith("token")).sort(),
-    );
+    const before = a.transport.stats.txPackets;
+    for (let i = 0; i < 3; i++) a.transport.send(2, UTF8.encode(`f${i}`));
+    // Deferred until the turn's microtasks have run...
+    assert.equal(a.transport.stats.txPackets, before);
+    a.transport.flush();
+    // ...unless flushed: then sent by sendto before flush() returns.
+    assert.equal(a.transport.stats.txPackets, before + 3);
+    a.transport.flush(); // nothing left: a no-op
+    await waitFor(() => b.frames.length === 3, "every frame");
+    assert.deepEqual(texts(b, 1), ["f0", "f1", "f2"]);
   } finally {
     await closeAll(members);
   }
@@ -867,6 +918,8 @@ Deno.test("Transport bounds its send queue and drains it on close", async () => 
     mode: "udpu",
     linkMode: "passive",
     sendQueueMax: 4,
+    // sendto would send at once: the queue under test is Deno's send path.
+    directSend: false,
   });
   const [a, b] = members;
   try {
