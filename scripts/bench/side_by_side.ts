@@ -5,7 +5,8 @@
  *
  *   sudo deno run -A scripts/bench/side_by_side.ts [--runs 3] [--duration 10]
  *        [--quick] [--only denosync|corosync] [--json FILE] [--cleanup]
- *        [--keep-logs] [--sizes 1024,65536]
+ *        [--keep-logs] [--sizes 1024,65536] [--workloads latency,loss]
+ *        [--latency 2000] [--sched-rr yes|no]
  *
  * Needs root: it creates network namespaces dsb-n1..3 (one per node) and
  * dsb-br (a bridge between them) with private addresses 10.213.0.1-3/24
@@ -548,23 +549,132 @@ function profileFlags(): string[] {
   return dir === undefined ? [] : ["--cpu-prof", `--cpu-prof-dir=${dir}`];
 }
 
+/** The workload groups `--workloads` picks from, in the order they run. */
+export const WORKLOADS = [
+  "idle",
+  "throughput",
+  "latency",
+  "loss",
+  "failure",
+  "crypto",
+] as const;
+export type Workload = typeof WORKLOADS[number];
+
 interface Plan {
   durationMs: number;
   sizes: number[];
   latency: number;
   idleMs: number;
+  workloads: ReadonlySet<Workload>;
+}
+
+/**
+ * The `--workloads` list as a set; throws a message naming the bad entry.
+ */
+export function parseWorkloads(text: string): Set<Workload> {
+  const out = new Set<Workload>();
+  for (const raw of text.split(",")) {
+    const name = raw.trim();
+    if (!(WORKLOADS as readonly string[]).includes(name)) {
+      throw new Error(
+        `--workloads: unknown workload "${name}"; choose from ${
+          WORKLOADS.join(", ")
+        }`,
+      );
+    }
+    out.add(name as Workload);
+  }
+  return out;
+}
+
+/** Records one measurement of the engine being measured. */
+type Recorder = (
+  name: string,
+  unit: string,
+  better: Row["better"],
+  v: number,
+) => void;
+
+/** 1 KiB with 5 % of node 3's datagrams dropped: throughput, then latency. */
+async function measureLoss(
+  engine: Engine,
+  agents: Agent[],
+  plan: Plan,
+  record: Recorder,
+  say: (s: string) => void,
+): Promise<void> {
+  await setLoss(3, 5);
+  try {
+    const r = await throughput(agents, 1024, "one", plan.durationMs);
+    record(
+      "5% loss at node 3: 1 sender 1 KiB",
+      "msgs/s",
+      "higher",
+      r.msgsPerSec,
+    );
+    say(`${engine}: 5% loss: ${r.msgsPerSec.toFixed(0)} msgs/s`);
+    try {
+      const l: LatencyResult = await agents[0].call({
+        cmd: "latency",
+        size: 1024,
+        count: Math.max(100, plan.latency / 5),
+        timeoutMs: 30_000,
+      });
+      record("5% loss at node 3: latency p99", "ms", "lower", l.p99Ms);
+      say(`${engine}: 5% loss: latency p99 ${l.p99Ms.toFixed(1)} ms`);
+    } catch (e) {
+      // One message not back within 30 s: no percentile to report.
+      record("5% loss at node 3: latency p99", "ms", "lower", NaN);
+      say(`${engine}: 5% loss: latency run failed: ${(e as Error).message}`);
+    }
+  } finally {
+    await setLoss(3, null);
+  }
+}
+
+/**
+ * kill -9 of node 3 to the new membership at node 1, its restart to its
+ * return, and SIGTERM to the new membership. Replaces agents[2].
+ */
+async function measureFailure(
+  engine: Engine,
+  c: Cluster,
+  agents: Agent[],
+  record: Recorder,
+  say: (s: string) => void,
+): Promise<void> {
+  // Failure detection: node 1's group loses node 3's member.
+  await waitMembers(agents[0], NODES, 30_000);
+  const watch = waitMembers(agents[0], NODES - 1, 60_000);
+  const killedAt = performance.timeOrigin + performance.now();
+  await c.kill(3, "SIGKILL");
+  const gone = (await watch) - killedAt;
+  record("kill -9 -> new membership", "ms", "lower", gone);
+  await agents[2].close().catch(() => {});
+  const restartAt = performance.timeOrigin + performance.now();
+  const back = waitMembers(agents[0], NODES, 60_000);
+  await c.start(3);
+  agents[2] = await openAgent(c, 3);
+  const returned = (await back) - restartAt;
+  record("restart -> back in the group", "ms", "lower", returned);
+  const watch2 = waitMembers(agents[0], NODES - 1, 60_000);
+  const termAt = performance.timeOrigin + performance.now();
+  await agents[2].close();
+  await c.kill(3, "SIGTERM");
+  const left = (await watch2) - termAt;
+  record("SIGTERM -> new membership", "ms", "lower", left);
+  say(
+    `${engine}: kill -9 ${gone.toFixed(0)} ms, restart ${
+      returned.toFixed(0)
+    } ms, SIGTERM ${left.toFixed(0)} ms`,
+  );
 }
 
 async function measureEngine(
   engine: Engine,
   root: string,
   plan: Plan,
-  record: (
-    name: string,
-    unit: string,
-    better: Row["better"],
-    v: number,
-  ) => void,
+  record: Recorder,
   say: (s: string) => void,
 ): Promise<void> {
   const make = engine === "denosync" ? denosyncCluster : corosyncCluster;
@@ -581,24 +691,28 @@ async function measureEngine(
     await waitMembers(agents[0], NODES, 60_000);
     say(`${engine}: ${NODES} nodes up`);
 
-    // Idle first, with the group joined and nothing sent.
-    const t0 = [1, 2, 3].map((i) => cpuTicks(c.pid(i)));
-    await sleep(plan.idleMs);
-    const ticks = [1, 2, 3].map((i, k) => cpuTicks(c.pid(i)) - t0[k]);
-    record(
-      "idle CPU per daemon",
-      "% of a core",
-      "lower",
-      median(ticks) / (plan.idleMs / 1000),
-    );
-    record(
-      "idle RSS per daemon",
-      "MB",
-      "lower",
-      median([1, 2, 3].map((i) => rssMb(c.pid(i)))),
-    );
+    const has = (w: Workload) => plan.workloads.has(w);
 
-    for (const senders of ["one", "all"] as const) {
+    // Idle first, with the group joined and nothing sent.
+    if (has("idle")) {
+      const t0 = [1, 2, 3].map((i) => cpuTicks(c.pid(i)));
+      await sleep(plan.idleMs);
+      const ticks = [1, 2, 3].map((i, k) => cpuTicks(c.pid(i)) - t0[k]);
+      record(
+        "idle CPU per daemon",
+        "% of a core",
+        "lower",
+        median(ticks) / (plan.idleMs / 1000),
+      );
+      record(
+        "idle RSS per daemon",
+        "MB",
+        "lower",
+        median([1, 2, 3].map((i) => rssMb(c.pid(i)))),
+      );
+    }
+
+    for (const senders of has("throughput") ? ["one", "all"] as const : []) {
       for (const size of plan.sizes) {
         const r = await throughput(agents, size, senders, plan.durationMs);
         const label = `${
@@ -616,73 +730,27 @@ async function measureEngine(
         record(`${label}`, "msgs/s", "higher", r.msgsPerSec);
       }
     }
-    const lat: LatencyResult = await agents[0].call({
-      cmd: "latency",
-      size: 1024,
-      count: plan.latency,
-    });
-    say(
-      `${engine}: latency 1 KiB p50 ${lat.p50Ms.toFixed(3)} p99 ${
-        lat.p99Ms.toFixed(3)
-      } ms`,
-    );
-    record("latency 1 KiB p50", "ms", "lower", lat.p50Ms);
-    record("latency 1 KiB p99", "ms", "lower", lat.p99Ms);
-
-    await setLoss(3, 5);
-    try {
-      const r = await throughput(agents, 1024, "one", plan.durationMs);
-      record(
-        "5% loss at node 3: 1 sender 1 KiB",
-        "msgs/s",
-        "higher",
-        r.msgsPerSec,
+    if (has("latency")) {
+      const lat: LatencyResult = await agents[0].call({
+        cmd: "latency",
+        size: 1024,
+        count: plan.latency,
+      });
+      say(
+        `${engine}: latency 1 KiB p50 ${lat.p50Ms.toFixed(3)} p99 ${
+          lat.p99Ms.toFixed(3)
+        } ms`,
       );
-      say(`${engine}: 5% loss: ${r.msgsPerSec.toFixed(0)} msgs/s`);
-      try {
-        const l: LatencyResult = await agents[0].call({
-          cmd: "latency",
-          size: 1024,
-          count: Math.max(100, plan.latency / 5),
-          timeoutMs: 30_000,
-        });
-        record("5% loss at node 3: latency p99", "ms", "lower", l.p99Ms);
-        say(`${engine}: 5% loss: latency p99 ${l.p99Ms.toFixed(1)} ms`);
-      } catch (e) {
-        // One message not back within 30 s: no percentile to report.
-        record("5% loss at node 3: latency p99", "ms", "lower", NaN);
-        say(`${engine}: 5% loss: latency run failed: ${(e as Error).message}`);
-      }
-    } finally {
-      await setLoss(3, null);
+      record("latency 1 KiB p50", "ms", "lower", lat.p50Ms);
+      record("latency 1 KiB p99", "ms", "lower", lat.p99Ms);
     }
 
-    // Failure detection: node 1's group loses node 3's member.
-    await waitMembers(agents[0], NODES, 30_000);
-    const watch = waitMembers(agents[0], NODES - 1, 60_000);
-    const killedAt = performance.timeOrigin + performance.now();
-    await c.kill(3, "SIGKILL");
-    const gone = (await watch) - killedAt;
-    record("kill -9 -> new membership", "ms", "lower", gone);
-    await agents[2].close().catch(() => {});
-    const restartAt = performance.timeOrigin + performance.now();
-    const back = waitMembers(agents[0], NODES, 60_000);
-    await c.start(3);
-    agents[2] = await openAgent(c, 3);
-    const returned = (await back) - restartAt;
-    record("restart -> back in the group", "ms", "lower", returned);
-    const watch2 = waitMembers(agents[0], NODES - 1, 60_000);
-    const termAt = performance.timeOrigin + performance.now();
-    await agents[2].close();
-    await c.kill(3, "SIGTERM");
-    const left = (await watch2) - termAt;
-    record("SIGTERM -> new membership", "ms", "lower", left);
-    say(
-      `${engine}: kill -9 ${gone.toFixed(0)} ms, restart ${
-        returned.toFixed(0)
-      } ms, SIGTERM ${left.toFixed(0)} ms`,
-    );
+    if (has("loss")) await measureLoss(engine, agents, plan, record, say);
+    if (has("failure")) {
+      await measureFailure(engine, c, agents, record, say);
+    }
     await closeAll();
+    if (!has("crypto")) return;
 
     // Encryption on.
     const key = await Deno.makeTempFile({
@@ -784,6 +852,8 @@ if (import.meta.main) {
       "keep-logs": { type: "boolean", default: false },
       sizes: { type: "string" },
       "sched-rr": { type: "string" },
+      workloads: { type: "string" },
+      latency: { type: "string" },
     },
   }).values;
   if (Deno.uid() !== 0) {
@@ -822,14 +892,40 @@ if (import.meta.main) {
     schedRr = v["sched-rr"];
   }
   const runs = v.quick ? 1 : Number(v.runs);
+  const all = new Set(WORKLOADS);
   const plan: Plan = v.quick
-    ? { durationMs: 2000, sizes: [1024, 65536], latency: 300, idleMs: 3000 }
+    ? {
+      durationMs: 2000,
+      sizes: [1024, 65536],
+      latency: 300,
+      idleMs: 3000,
+      workloads: all,
+    }
     : {
       durationMs: Number(v.duration) * 1000,
       sizes: [64, 1024, 8192, 65536],
       latency: 2000,
       idleMs: 30_000,
+      workloads: all,
     };
+  if (v.workloads !== undefined) {
+    try {
+      plan.workloads = parseWorkloads(v.workloads);
+    } catch (e) {
+      console.error(`side_by_side: ${(e as Error).message}`);
+      Deno.exit(2);
+    }
+  }
+  if (v.latency !== undefined) {
+    const n = Number(v.latency);
+    if (!Number.isInteger(n) || n < 1) {
+      console.error(
+        `side_by_side: --latency takes a number of round trips, got "${v.latency}"`,
+      );
+      Deno.exit(2);
+    }
+    plan.latency = n;
+  }
   if (v.sizes !== undefined) {
     const sizes = v.sizes.split(",").map(Number);
     if (sizes.some((n) => !Number.isInteger(n) || n < 24 || n > 1_048_576)) {

@@ -14,19 +14,50 @@
  * `sendto` on the socket Deno already bound (found as socket_buffer.ts
  * finds it) is one system call, in call order, before `send` returns. The
  * socket is non-blocking; with `MSG_DONTWAIT` a full send buffer refuses at
- * once, and the caller then queues the datagram for Deno's `send`, which
- * waits for room and reports errors. The source address and port stay those
- * of the link's socket, so peers' source checks see no difference.
+ * once (`EAGAIN`, or `ENOBUFS` from a full device queue), and the caller then
+ * queues the datagram for Deno's `send`, which waits for room. Any other
+ * error loses the datagram, as it would on Deno's path: a firewall that drops
+ * it (`EPERM` from an nftables `drop` in the output hook) must not get a
+ * second try, or 5 % loss would become 0.25 %. libc keeps the error in
+ * `errno`, read through `__errno_location` right after the call, on the
+ * same thread. The source address and port stay those of the link's socket,
+ * so peers' source checks see no difference.
  *
  * Needs `--allow-ffi` for libc (`LIBC_PATHS`). Without it the transport
  * sends through Deno as before, and the daemon logs why.
  *
  * @module
  */
+import { assert } from "../lib/assert.ts";
 import { dlopenLibc, findUdpSocket, sockaddrBytes } from "./socket_buffer.ts";
 
 /** `MSG_DONTWAIT | MSG_NOSIGNAL` (Linux). */
 const SEND_FLAGS = 0x40 | 0x4000;
+/** Linux errno values that mean "no room now", not "refused". */
+const EAGAIN = 11;
+const ENOBUFS = 105;
+/** Names for the errors a UDP send can meet; others print as a number. */
+const ERRNO_NAMES: Record<number, string> = {
+  1: "EPERM",
+  11: "EAGAIN",
+  13: "EACCES",
+  22: "EINVAL",
+  90: "EMSGSIZE",
+  97: "EAFNOSUPPORT",
+  101: "ENETUNREACH",
+  105: "ENOBUFS",
+  111: "ECONNREFUSED",
+  113: "EHOSTUNREACH",
+};
+
+/** The result of one `DirectSender.send`. */
+export type DirectSendResult =
+  /** The kernel took the whole datagram. */
+  | "sent"
+  /** No room now: send it the slow way, which waits for room. */
+  | "busy"
+  /** Refused (errno name, e.g. "EPERM"): the datagram is lost. */
+  | { error: string };
 /** `sizeof(struct sockaddr_in)` and `sizeof(struct sockaddr_in6)`. */
 const SOCKADDR_IN_BYTES = 16;
 const SOCKADDR_IN6_BYTES = 28;
@@ -35,12 +66,8 @@ const SOCKADDR_IN6_BYTES = 28;
 export interface DirectSender {
   /** The descriptor of the socket it sends on. */
   readonly fd: number;
-  /**
-   * Sends `bytes` to `to` (a `sockaddrFor` result) now. False when the
-   * kernel did not take the whole datagram at once (a full send buffer or
-   * an error): the caller then sends it the slow way, which reports why.
-   */
-  send(bytes: Uint8Array, to: Uint8Array): boolean;
+  /** Sends `bytes` to `to` (a `sockaddrFor` result) now; never throws. */
+  send(bytes: Uint8Array, to: Uint8Array): DirectSendResult;
 }
 
 /**
@@ -83,7 +110,12 @@ export function openDirectSender(
         to,
         to.length,
       );
-      return Number(sent) === bytes.length;
+      if (Number(sent) === bytes.length) return "sent";
+      // A datagram socket sends all or nothing: a short count cannot happen.
+      assert(Number(sent) < 0, `sendto sent ${sent} of ${bytes.length} bytes`);
+      const errno = sendto.errno();
+      if (errno === EAGAIN || errno === ENOBUFS) return "busy";
+      return { error: ERRNO_NAMES[errno] ?? `errno ${errno}` };
     },
   };
 }
@@ -97,17 +129,36 @@ type Sendto = (
   toLength: number,
 ) => number | bigint;
 
-let opened: { call: Sendto } | { reason: string } | undefined;
+interface OpenedSendto {
+  call: Sendto;
+  /** This thread's `errno` now. */
+  errno(): number;
+}
 
-/** libc's `sendto`, opened once per process, or why it cannot be. */
-function openSendto(): { call: Sendto } | { reason: string } {
+let opened: OpenedSendto | { reason: string } | undefined;
+
+/** libc's `sendto` and `errno`, opened once per process, or why not. */
+function openSendto(): OpenedSendto | { reason: string } {
   if (opened !== undefined) return opened;
   const lib = dlopenLibc({
     sendto: {
       parameters: ["i32", "buffer", "usize", "i32", "buffer", "u32"],
       result: "isize",
     },
+    __errno_location: { parameters: [], result: "pointer" },
   });
-  opened = "reason" in lib ? lib : { call: lib.symbols.sendto };
+  if ("reason" in lib) {
+    opened = lib;
+    return opened;
+  }
+  // errno is thread-local; sends happen on this (the JS) thread only, so
+  // its address is fixed.
+  const where = lib.symbols.__errno_location();
+  if (where === null) {
+    opened = { reason: "__errno_location returned NULL" };
+    return opened;
+  }
+  const view = new Deno.UnsafePointerView(where);
+  opened = { call: lib.symbols.sendto, errno: () => view.getInt32() };
   return opened;
 }

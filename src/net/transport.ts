@@ -809,7 +809,11 @@ export class Transport {
     }
   }
 
-  /** True when `item` left through `sendto`, counted; never throws. */
+  /**
+   * True when `sendto` settled `item` (sent, or refused and counted); false
+   * when it must take Deno's send (no address for sendto, or no room now).
+   * Never throws.
+   */
   #sendDirect(
     ll: LocalLink,
     direct: DirectSender,
@@ -821,8 +825,16 @@ export class Transport {
       to = sockaddrFor(item.addr.hostname, item.addr.port);
       this.#sockaddrs.set(item.addr, to);
     }
-    if (to === null || !direct.send(item.bytes, to)) return false;
-    this.#sent(ll, item, lane === "data");
+    if (to === null) return false;
+    const result = direct.send(item.bytes, to);
+    if (result === "busy") return false;
+    if (result === "sent") {
+      this.#sent(ll, item, lane === "data");
+    } else {
+      // Lost, as on Deno's path (#sendOne): counted, never retried.
+      count(this.#stats.txErrors, result.error);
+      this.#stats.txErrorsContinuous++;
+    }
     return true;
   }
 

@@ -32,8 +32,14 @@ Deno.test("openDirectSender() sends from the Deno socket's own address, in call 
     assert.ok(!("reason" in sender), JSON.stringify(sender));
     const dst = sockaddrFor(toAddr.hostname, toAddr.port)!;
     for (let i = 0; i < 5; i++) {
-      assert.equal(sender.send(new Uint8Array([i, 42]), dst), true);
+      assert.equal(sender.send(new Uint8Array([i, 42]), dst), "sent");
     }
+    // Refused by the kernel (UDP port 0 is EINVAL): named from errno, so
+    // the transport counts it instead of retrying it.
+    assert.deepEqual(
+      sender.send(new Uint8Array([9]), sockaddrFor(toAddr.hostname, 0)!),
+      { error: "EINVAL" },
+    );
     const buf = new Uint8Array(64);
     for (let i = 0; i < 5; i++) {
       const [bytes, source] = await to.receive(buf);

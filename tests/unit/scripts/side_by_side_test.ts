@@ -3,8 +3,10 @@
 import assert from "node:assert/strict";
 import {
   formatTable,
+  parseWorkloads,
   type Row,
   snmpCounter,
+  WORKLOADS,
 } from "../../../scripts/bench/side_by_side.ts";
 import { totemLinesFromEnv } from "../../../scripts/bench/totem_env.ts";
 
@@ -85,5 +87,17 @@ Deno.test("totemLinesFromEnv turns DENOSYNC_BENCH_TOTEM into totem lines", () =>
   assert.equal(
     totemLinesFromEnv("netmtu: 8900; max_messages: 30;"),
     "    netmtu: 8900\n    max_messages: 30\n",
+  );
+});
+
+Deno.test("parseWorkloads() takes a comma list and names an unknown entry", () => {
+  assert.deepEqual(
+    [...parseWorkloads("latency, throughput")],
+    ["latency", "throughput"],
+  );
+  assert.deepEqual([...parseWorkloads(WORKLOADS.join(","))], [...WORKLOADS]);
+  assert.throws(
+    () => parseWorkloads("latency,lose"),
+    /unknown workload "lose"; choose from idle, throughput, latency, loss, failure, crypto/,
   );
 });
