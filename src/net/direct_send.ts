@@ -33,6 +33,9 @@ import { dlopenLibc, findUdpSocket, sockaddrBytes } from "./socket_buffer.ts";
 
 /** `MSG_DONTWAIT | MSG_NOSIGNAL` (Linux). */
 const SEND_FLAGS = 0x40 | 0x4000;
+/** `sizeof(struct sockaddr_in)` and `sizeof(struct sockaddr_in6)`. */
+const SOCKADDR_IN_BYTES = 16;
+const SOCKADDR_IN6_BYTES = 28;
 /** Linux errno values that mean "no room now", not "refused". */
 const EAGAIN = 11;
 const ENOBUFS = 105;
@@ -58,15 +61,12 @@ export type DirectSendResult =
   | "busy"
   /** Refused (errno name, e.g. "EPERM"): the datagram is lost. */
   | { error: string };
-/** `sizeof(struct sockaddr_in)` and `sizeof(struct sockaddr_in6)`. */
-const SOCKADDR_IN_BYTES = 16;
-const SOCKADDR_IN6_BYTES = 28;
 
 /** Sends on one socket; see the module comment. */
 export interface DirectSender {
   /** The descriptor of the socket it sends on. */
   readonly fd: number;
-  /** Sends `bytes` to `to` (a `sockaddrFor` result) now; never throws. */
+  /** Sends `bytes` to `to` (a `sockaddrFor` result) now. */
   send(bytes: Uint8Array, to: Uint8Array): DirectSendResult;
 }
 

@@ -730,8 +730,8 @@ export class Transport {
    * Sends now what this turn queued for `sendto`, instead of after the
    * turn's microtasks. For a caller that knows it queued no IPC write this
    * turn (a token visit that delivered nothing), so waiting would only hold
-   * the next node back: in the side-by-side latency run this took p50 from
-   * 0.40-0.54 to 0.37-0.40 ms (README, Measurements).
+   * the next node back (README, Measurements: "Datagrams leave with
+   * `sendto`").
    */
   flush(): void {
     if (this.#deferred.length > 0) this.#flushDeferred();
