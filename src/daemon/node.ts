@@ -134,7 +134,7 @@ export async function openNode(options: OpenNodeOptions): Promise<OpenNode> {
   logReceiveBuffers(logger, transport.receiveBuffers);
   for (const { link, reason } of transport.directSend) {
     if (reason === null) {
-      logger.log("debug", "KNET", `link ${link}: datagrams sent with sendto`);
+      logger.log("info", "KNET", `link ${link}: datagrams sent with sendto`);
     } else {
       logger.log(
         "notice",

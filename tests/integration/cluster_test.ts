@@ -33,6 +33,8 @@ Deno.test({
         /link 0 unicast 127\.0\.0\.1:\d+: receive buffer \d+\.\d MiB/.test(log),
         log,
       );
+      // ...and datagrams leave with libc's sendto (src/net/direct_send.ts).
+      assert(/link 0: datagrams sent with sendto/.test(log), log);
       c.start(3);
       const st = await c.waitRing([1, 2, 3]);
       assertEquals(st[0].members, [1, 2, 3]);

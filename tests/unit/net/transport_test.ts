@@ -911,6 +911,30 @@ Deno.test("Transport.flush() sends this turn's datagrams before returning, in or
   }
 });
 
+Deno.test("Transport.close() still sends what this turn queued (a clean leave)", async () => {
+  const nodes = loopbackNodes(2, 1);
+  const { members } = await openCluster(1, {
+    nodes,
+    mode: "udpu",
+    linkMode: "passive",
+  });
+  const [a, b] = members;
+  try {
+    await waitFor(() => allUp(members), "every link up");
+    a.transport.send(2, UTF8.encode("leave"));
+    await a.transport.close();
+    await waitFor(() => b.frames.length === 1, "the frame sent before close");
+    assert.deepEqual(texts(b, 1), ["leave"]);
+    // Nothing goes out on a closed transport, by sendto or otherwise.
+    const sent = a.transport.stats.txPackets;
+    a.transport.send(2, UTF8.encode("late"));
+    a.transport.flush();
+    assert.equal(a.transport.stats.txPackets, sent);
+  } finally {
+    await closeAll(members);
+  }
+});
+
 Deno.test("Transport bounds its send queue and drains it on close", async () => {
   const nodes = loopbackNodes(2, 1);
   const { members } = await openCluster(1, {
