@@ -299,9 +299,11 @@ export class Transport {
   readonly directSend: { link: number; reason: string | null }[] = [];
   readonly mode: "udpu" | "udp";
   readonly #table: LinkTable;
-  /** Datagrams of this turn waiting for `#flushDeferred`. */
+  /**
+   * Datagrams of this turn waiting for `#flushDeferred`; a flush is
+   * scheduled whenever this is not empty.
+   */
   #deferred: { ll: LocalLink; lane: "control" | "data"; item: Outgoing }[] = [];
-  #flushScheduled = false;
   /** `sendto` addresses of the peers' and groups' NetAddr objects. */
   readonly #sockaddrs = new WeakMap<Deno.NetAddr, Uint8Array | null>();
   readonly #links: ReadonlyMap<number, LocalLink>;
@@ -714,13 +716,12 @@ export class Transport {
     if (this.#closed) return this.#dropTx("closed");
     if (this.#block.links.has(ll.link)) return this.#dropTx("blocked");
     if (ll.direct !== null) {
-      this.#deferred.push({ ll, lane, item });
-      if (!this.#flushScheduled) {
-        this.#flushScheduled = true;
+      if (this.#deferred.length === 0) {
         // Two hops: the IPC writes this turn queued (one microtask) go
         // first, so the local client is woken before the next node is.
         queueMicrotask(() => queueMicrotask(() => this.#flushDeferred()));
       }
+      this.#deferred.push({ ll, lane, item });
       return;
     }
     this.#queueItem(ll, lane, item);
@@ -734,7 +735,7 @@ export class Transport {
    * `sendto`").
    */
   flush(): void {
-    if (this.#deferred.length > 0) this.#flushDeferred();
+    this.#flushDeferred();
   }
 
   /**
@@ -746,7 +747,6 @@ export class Transport {
   #flushDeferred(): void {
     const items = this.#deferred;
     this.#deferred = [];
-    this.#flushScheduled = false;
     for (const { ll, lane, item } of items) {
       if (this.#closed) {
         this.#dropTx("closed");
@@ -832,8 +832,7 @@ export class Transport {
       this.#sent(ll, item, lane === "data");
     } else {
       // Lost, as on Deno's path (#sendOne): counted, never retried.
-      count(this.#stats.txErrors, result.error);
-      this.#stats.txErrorsContinuous++;
+      this.#sendFailed(result.error);
     }
     return true;
   }
@@ -843,11 +842,16 @@ export class Transport {
     try {
       await ll.sock.send(item.bytes, item.addr);
     } catch (e) {
-      count(this.#stats.txErrors, errorName(e));
-      this.#stats.txErrorsContinuous++;
+      this.#sendFailed(errorName(e));
       return;
     }
     this.#sent(ll, item, data);
+  }
+
+  /** A datagram the kernel refused: lost, counted by error name. */
+  #sendFailed(error: string): void {
+    count(this.#stats.txErrors, error);
+    this.#stats.txErrorsContinuous++;
   }
 
   #sent(ll: LocalLink, item: Outgoing, data: boolean): void {

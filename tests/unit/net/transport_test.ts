@@ -112,6 +112,25 @@ async function openCluster(
   }
 }
 
+/** Two nodes on one udpu link, passive, with the link up both ways. */
+async function openPair(
+  extra: Partial<ClusterOptions> = {},
+): Promise<{ members: Member[]; a: Member; b: Member }> {
+  const { members } = await openCluster(1, {
+    nodes: loopbackNodes(2, 1),
+    mode: "udpu",
+    linkMode: "passive",
+    ...extra,
+  });
+  try {
+    await waitFor(() => allUp(members), "every link up");
+  } catch (e) {
+    await closeAll(members);
+    throw e;
+  }
+  return { members, a: members[0], b: members[1] };
+}
+
 async function closeAll(members: readonly Member[]): Promise<void> {
   await Promise.all(members.map((m) => m.transport.close()));
 }
@@ -887,15 +906,8 @@ for (const directSend of [true, false]) {
 }
 
 Deno.test("Transport.flush() sends this turn's datagrams before returning, in order", async () => {
-  const nodes = loopbackNodes(2, 1);
-  const { members } = await openCluster(1, {
-    nodes,
-    mode: "udpu",
-    linkMode: "passive",
-  });
-  const [a, b] = members;
+  const { members, a, b } = await openPair();
   try {
-    await waitFor(() => allUp(members), "every link up");
     const before = a.transport.stats.txPackets;
     for (let i = 0; i < 3; i++) a.transport.send(2, UTF8.encode(`f${i}`));
     // Deferred until the turn's microtasks have run...
@@ -912,15 +924,8 @@ Deno.test("Transport.flush() sends this turn's datagrams before returning, in or
 });
 
 Deno.test("Transport.close() still sends what this turn queued (a clean leave)", async () => {
-  const nodes = loopbackNodes(2, 1);
-  const { members } = await openCluster(1, {
-    nodes,
-    mode: "udpu",
-    linkMode: "passive",
-  });
-  const [a, b] = members;
+  const { members, a, b } = await openPair();
   try {
-    await waitFor(() => allUp(members), "every link up");
     a.transport.send(2, UTF8.encode("leave"));
     await a.transport.close();
     await waitFor(() => b.frames.length === 1, "the frame sent before close");
@@ -930,24 +935,19 @@ Deno.test("Transport.close() still sends what this turn queued (a clean leave)",
     a.transport.send(2, UTF8.encode("late"));
     a.transport.flush();
     assert.equal(a.transport.stats.txPackets, sent);
+    assert.equal(a.transport.stats.txDropped.closed, 1);
   } finally {
     await closeAll(members);
   }
 });
 
 Deno.test("Transport bounds its send queue and drains it on close", async () => {
-  const nodes = loopbackNodes(2, 1);
-  const { members } = await openCluster(1, {
-    nodes,
-    mode: "udpu",
-    linkMode: "passive",
+  const { members, a, b } = await openPair({
     sendQueueMax: 4,
     // sendto would send at once: the queue under test is Deno's send path.
     directSend: false,
   });
-  const [a, b] = members;
   try {
-    await waitFor(() => allUp(members), "link up");
     for (let i = 0; i < 50; i++) a.transport.send(2, UTF8.encode(`m${i}`));
     const dropped = a.transport.stats.txDropped.queue_full ?? 0;
     assert.ok(dropped >= 40, `dropped ${dropped}`);
