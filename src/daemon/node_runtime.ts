@@ -29,7 +29,8 @@ export interface FrameTransport {
   send(to: NodeId | "all", bytes: Uint8Array): void;
   /**
    * Sends at once what `send` queued this turn (Transport.flush). Called
-   * after a step that delivered nothing; absent, sends keep their own pace.
+   * after a step unless this turn delivered one of this node's own
+   * messages; absent, sends keep their own pace.
    */
   flush?(): void;
 }
@@ -146,8 +147,11 @@ export class NodeRuntime {
   #stopped = false;
   #epochMs = performance.now();
   #flushScheduled = false;
-  /** A step delivered since the last microtask checkpoint (`#performAll`). */
-  #deliveredThisTurn = false;
+  /**
+   * A step delivered a message of this node's since the last microtask
+   * checkpoint (`#performAll`).
+   */
+  #deliveredOwnThisTurn = false;
   #roomWaiters: (() => void)[] = [];
   delivered = 0;
   rejected = new Map<string, number>();
@@ -281,24 +285,28 @@ export class NodeRuntime {
   }
 
   #performAll(actions: SrpAction[]): void {
-    let delivered = false;
+    let deliveredOwn = false;
     for (const action of actions) {
-      if (action.type === "deliver") delivered = true;
+      if (action.type === "deliver" && action.from === this.nodeId) {
+        deliveredOwn = true;
+      }
       this.#perform(action);
     }
-    // While no step of this turn handed anything to local clients (a token
-    // passing through, a join), datagrams leave at once: the next node is
-    // waiting on them. After a delivery they wait until the IPC writes it
-    // queued are out (the transport's own deferral), so the local client is
-    // woken before the next node competes with it for the CPU.
-    if (delivered) {
-      if (!this.#deliveredThisTurn) {
-        this.#deliveredThisTurn = true;
+    // Datagrams leave at once (the next node is waiting on them) unless a
+    // step of this turn delivered a message this node sent: its sender
+    // waits for that delivery before it sends again, so the datagrams wait
+    // until the IPC writes are out (the transport's own deferral) and the
+    // client is woken before the next node competes with it for the CPU.
+    // After another node's message the token that may follow in this turn
+    // matters more: the whole ring waits on it (README, Measurements).
+    if (deliveredOwn) {
+      if (!this.#deliveredOwnThisTurn) {
+        this.#deliveredOwnThisTurn = true;
         // Queued after the microtasks the listeners' IPC writers scheduled
         // for this delivery, so it runs after them.
-        queueMicrotask(() => this.#deliveredThisTurn = false);
+        queueMicrotask(() => this.#deliveredOwnThisTurn = false);
       }
-    } else if (!this.#deliveredThisTurn) {
+    } else if (!this.#deliveredOwnThisTurn) {
       this.#transport.flush?.();
     }
   }

@@ -23,6 +23,52 @@ class LoopbackTransport {
   }
 }
 
+/**
+ * Transports for a ring of in-process runtimes: a frame reaches its
+ * destination (every other node for "all") in a microtask. Each node logs
+ * its sends and flushes, and its deliveries as "deliver:<from>".
+ */
+class RingTransport {
+  readonly log: string[] = [];
+
+  constructor(
+    readonly me: number,
+    readonly ring: Map<number, NodeRuntime>,
+  ) {}
+
+  send(to: number | "all", bytes: Uint8Array): void {
+    this.log.push("send");
+    const copy = bytes.slice();
+    const targets = to === "all"
+      ? [...this.ring.keys()].filter((n) => n !== this.me)
+      : [to];
+    for (const n of targets) {
+      queueMicrotask(() => this.ring.get(n)?.receive(copy));
+    }
+  }
+
+  flush(): void {
+    this.log.push("flush");
+  }
+}
+
+function newRuntime(
+  nodeId: number,
+  nodes: number[],
+  transport: LoopbackTransport | RingTransport,
+  stateDir: string,
+): NodeRuntime {
+  return new NodeRuntime({
+    nodeId,
+    nodes,
+    totem: resolveTotemConfig({ tokenMs: 300, joinMs: 30, consensusMs: 360 }),
+    transport,
+    logger: new Logger({ toStderr: false, debug: "off", timestamp: false }),
+    stateDir,
+    seed: 7 + nodeId,
+  });
+}
+
 async function until(what: string, ok: () => boolean): Promise<void> {
   const end = performance.now() + 10_000;
   while (!ok()) {
@@ -31,18 +77,10 @@ async function until(what: string, ok: () => boolean): Promise<void> {
   }
 }
 
-Deno.test("NodeRuntime flushes sends at once unless the turn delivered", async () => {
+Deno.test("NodeRuntime flushes sends at once unless the turn delivered its own message", async () => {
   const stateDir = await Deno.makeTempDir();
   const transport = new LoopbackTransport();
-  const rt = new NodeRuntime({
-    nodeId: 1,
-    nodes: [1],
-    totem: resolveTotemConfig({ tokenMs: 300, joinMs: 30, consensusMs: 360 }),
-    transport,
-    logger: new Logger({ toStderr: false, debug: "off", timestamp: false }),
-    stateDir,
-    seed: 7,
-  });
+  const rt = newRuntime(1, [1], transport, stateDir);
   transport.rt = rt;
   let delivered = 0;
   rt.listen({
@@ -79,6 +117,48 @@ Deno.test("NodeRuntime flushes sends at once unless the turn delivered", async (
     assert.ok(!rest.includes("deliver"), log.join(" "));
   } finally {
     rt.shutdown();
+    await Deno.remove(stateDir, { recursive: true });
+  }
+});
+
+Deno.test("NodeRuntime flushes at once after delivering another node's message", async () => {
+  const stateDir = await Deno.makeTempDir();
+  const ring = new Map<number, NodeRuntime>();
+  const transports = [1, 2].map((n) => new RingTransport(n, ring));
+  for (const t of transports) {
+    const rt = newRuntime(t.me, [1, 2], t, stateDir);
+    rt.listen({ deliver: (d) => t.log.push(`deliver:${d.from}`) });
+    ring.set(t.me, rt);
+  }
+  const [t1, t2] = transports;
+  const [rt1, rt2] = [ring.get(1)!, ring.get(2)!];
+  try {
+    for (const rt of ring.values()) rt.start();
+    await until(
+      "a two-node ring",
+      () =>
+        [...ring.values()].every((rt) =>
+          rt.srp.state === "operational" && rt.srp.members.length === 2
+        ),
+    );
+    t1.log.length = 0;
+    t2.log.length = 0;
+    assert.equal(rt2.send(new Uint8Array([4, 5, 6])), true);
+    await until(
+      "the message delivered at both nodes",
+      () => t1.log.includes("deliver:2") && t2.log.includes("deliver:2"),
+    );
+    // Node 1 received node 2's message: nothing of its own waits for the
+    // IPC writes, so the step's datagrams leave at once.
+    const at1 = t1.log.indexOf("deliver:2");
+    assert.equal(t1.log[at1 + 1], "flush", t1.log.join(" "));
+    // Node 2 delivered its own message: its datagrams wait for the turn's
+    // IPC writes instead.
+    const at2 = t2.log.indexOf("deliver:2");
+    assert.notEqual(t2.log[at2 + 1], "flush", t2.log.join(" "));
+    assert.equal(rt1.delivered, 1);
+  } finally {
+    for (const rt of ring.values()) rt.shutdown();
     await Deno.remove(stateDir, { recursive: true });
   }
 });
