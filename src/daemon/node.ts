@@ -154,6 +154,8 @@ export async function openNode(options: OpenNodeOptions): Promise<OpenNode> {
     smallestReceiveBuffer(transport.receiveBuffers),
   );
   const totem = resolveTotemConfig(totemOptions, nodeIds.length);
+  // Bundled frames (wire.ts) stay within the size of one frame.
+  transport.bundleBytesMax = totem.netmtu - cryptoOverheadBytes;
   if (configuredMtu === undefined) {
     logger.log(
       "info",

@@ -129,6 +129,7 @@ class Fake {
     ownEchoes: 0,
     stalePongs: 0,
     rxBlocked: 0,
+    bundledFrames: 0,
     heartbeatStalls: 0,
     txDropped: {},
     txErrors: {},
