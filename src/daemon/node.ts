@@ -12,11 +12,10 @@ import type { Logger } from "../log/logger.ts";
 // Frame crypto (and with it node:crypto) is imported only when crypto is
 // on: a cluster without it saves the memory (issue 6, idle RSS).
 import type { FrameOpener } from "../net/crypto.ts";
-import { DEFAULT_NETMTU, effectiveNetmtu } from "../net/netmtu.ts";
+import { effectiveNetmtu } from "../net/netmtu.ts";
 import { Transport } from "../net/transport.ts";
 import { WIRE_HEADER_BYTES } from "../net/wire.ts";
 import { resolveTotemConfig } from "../totem/config.ts";
-import { IP_UDP_HEADER_BYTES } from "../totem/pg/totem_pg.ts";
 import { peekType } from "../totem/codec.ts";
 import { NodeRuntime } from "./node_runtime.ts";
 
@@ -155,13 +154,6 @@ export async function openNode(options: OpenNodeOptions): Promise<OpenNode> {
     smallestReceiveBuffer(transport.receiveBuffers),
   );
   const totem = resolveTotemConfig(totemOptions, nodeIds.length);
-  // Bundles (wire.ts) save a datagram for the token and the small frames
-  // before it; each fits one unfragmented packet of a default link. Larger
-  // ones saved nothing measurable and cost a copy of every frame in them:
-  // 1 KiB from three senders lost 4 % with bundles up to a 60000-byte
-  // netmtu (README, Measurements).
-  transport.bundleBytesMax = Math.min(totem.netmtu, DEFAULT_NETMTU) -
-    IP_UDP_HEADER_BYTES - cryptoOverheadBytes;
   if (configuredMtu === undefined) {
     logger.log(
       "info",

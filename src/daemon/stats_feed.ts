@@ -17,8 +17,7 @@
  * - `stats.knet.node<N>.link<L>.*`: enabled, connected, up/down counts,
  *   latency (microseconds, as knet), packets and bytes (data and total), and
  *   `stats.knet.{rejected,tx_dropped,tx_errors,rx_errors}.<reason>`, and
- *   `stats.knet.heartbeat_stalls` (late heartbeat steps: our own stalls),
- *   `stats.knet.bundled_frames` (frames that shared a datagram, wire.ts).
+ *   `stats.knet.heartbeat_stalls` (late heartbeat steps: our own stalls).
  * - `stats.ipcs.service<S>.<pid>.<conn>.*` per open IPC connection (its keys
  *   go when it closes) and `stats.ipcs.global.{active,closed}`.
  *
@@ -312,7 +311,6 @@ export class StatsFeed {
     }
     const s = t.stats;
     out.set("stats.knet.heartbeat_stalls", u64(s.heartbeatStalls));
-    out.set("stats.knet.bundled_frames", u64(s.bundledFrames));
     const byReason: [string, Record<string, number>][] = [
       ["rejected", s.rejected],
       ["tx_dropped", s.txDropped],

@@ -41,15 +41,11 @@ import {
   LinkTable,
 } from "./links.ts";
 import {
-  bundleBytes,
   DATAGRAM_BYTES_MAX,
-  decodeBundle,
   decodePacket,
   decodePingBody,
-  encodeBundle,
   encodePacket,
   encodePingBody,
-  hasFrames,
   type PacketKind,
   WIRE_LINKS_MAX,
 } from "./wire.ts";
@@ -221,8 +217,6 @@ export interface TransportStats {
   stalePongs: number;
   /** Received datagrams dropped by the test hook. */
   rxBlocked: number;
-  /** Frames that left in a bundle with the frame before them (wire.ts). */
-  bundledFrames: number;
   /**
    * Heartbeat steps that came late enough to mean this process stalled (GC,
    * SIGSTOP, a paused VM); the silence they cover is not held against peers.
@@ -253,11 +247,6 @@ export class TransportError extends Error {
 
 interface Outgoing {
   bytes: Uint8Array;
-  /**
-   * The clear Totem frame of a data datagram for one peer: frames a turn
-   * queued for the same peer may leave in one bundle (`#bundle`).
-   */
-  frame?: Uint8Array;
   addr: Deno.NetAddr;
   /** Peers the datagram is for (tx counters); several for a multicast. */
   peers: number | readonly number[];
@@ -266,13 +255,6 @@ interface Outgoing {
    * `#drain`). Everything else waits for what is before it and is waited for.
    */
   broadcast?: boolean;
-}
-
-/** A datagram queued for `sendto` at the end of the turn. */
-interface Deferred {
-  ll: LocalLink;
-  lane: "control" | "data";
-  item: Outgoing;
 }
 
 /** Most broadcast datagrams of one link in flight at once. */
@@ -315,20 +297,13 @@ export class Transport {
    * (direct_send.ts), else why they take Deno's slower `send`.
    */
   readonly directSend: { link: number; reason: string | null }[] = [];
-  /**
-   * Largest clear bundle packet (wire header included) `flush` may build
-   * from frames queued for one peer; the node sets it from netmtu less the
-   * crypto overhead, so a bundle is never larger than a frame may be. 0
-   * sends every frame in a datagram of its own.
-   */
-  bundleBytesMax = 0;
   readonly mode: "udpu" | "udp";
   readonly #table: LinkTable;
   /**
    * Datagrams of this turn waiting for `#flushDeferred`; a flush is
    * scheduled whenever this is not empty.
    */
-  #deferred: Deferred[] = [];
+  #deferred: { ll: LocalLink; lane: "control" | "data"; item: Outgoing }[] = [];
   /** `sendto` addresses of the peers' and groups' NetAddr objects. */
   readonly #sockaddrs = new WeakMap<Deno.NetAddr, Uint8Array | null>();
   readonly #links: ReadonlyMap<number, LocalLink>;
@@ -365,7 +340,6 @@ export class Transport {
     ownEchoes: 0,
     stalePongs: 0,
     rxBlocked: 0,
-    bundledFrames: 0,
     heartbeatStalls: 0,
     txDropped: {},
     txErrors: {},
@@ -521,7 +495,6 @@ export class Transport {
         "ownEchoes",
         "stalePongs",
         "rxBlocked",
-        "bundledFrames",
         "txErrorsContinuous",
       ] as const
     ) s[key] = 0;
@@ -578,21 +551,14 @@ export class Transport {
             datagram = this.#datagram("data", link, 0, bytes);
             perLink.set(link, datagram);
           }
-          this.#sendTo(peer, link, "data", datagram, true, bytes);
+          this.#sendTo(peer, link, "data", datagram, true);
         }
       }
       return;
     }
     if (!this.#table.hasPeer(to)) return this.#dropTx("no_route");
     for (const link of this.#table.route(to)) {
-      this.#sendTo(
-        to,
-        link,
-        "data",
-        this.#datagram("data", link, to, bytes),
-        false,
-        bytes,
-      );
+      this.#sendTo(to, link, "data", this.#datagram("data", link, to, bytes));
     }
   }
 
@@ -721,9 +687,10 @@ export class Transport {
     dst: number,
     body: Uint8Array,
   ): Uint8Array {
-    const datagram = this.#sealed(
-      encodePacket({ kind, link, sender: this.nodeId, dst }, body),
-    );
+    const clear = encodePacket({ kind, link, sender: this.nodeId, dst }, body);
+    const datagram = this.#crypto === undefined
+      ? clear
+      : this.#crypto.seal(clear);
     // Frame sizes are the packing layer's job (netmtu): this is our bug.
     assert(
       datagram.length <= DATAGRAM_BYTES_MAX,
@@ -732,23 +699,17 @@ export class Transport {
     return datagram;
   }
 
-  /** `clear` as it goes on the wire: sealed when crypto is on. */
-  #sealed(clear: Uint8Array): Uint8Array {
-    return this.#crypto === undefined ? clear : this.#crypto.seal(clear);
-  }
-
   #sendTo(
     peer: number,
     link: number,
     lane: "control" | "data",
     bytes: Uint8Array,
     broadcast = false,
-    frame?: Uint8Array,
   ): void {
     const ll = this.#links.get(link);
     const addr = this.#peerAddrs.get(peer)?.get(link);
     assert(ll !== undefined && addr !== undefined, "route to a bound link");
-    this.#enqueue(ll, lane, { bytes, frame, addr, peers: peer, broadcast });
+    this.#enqueue(ll, lane, { bytes, addr, peers: peer, broadcast });
   }
 
   #enqueue(ll: LocalLink, lane: "control" | "data", item: Outgoing): void {
@@ -764,52 +725,6 @@ export class Transport {
       return;
     }
     this.#queueItem(ll, lane, item);
-  }
-
-  /**
-   * Joins data frames queued for the same peer into bundles up to
-   * `bundleBytesMax` (wire.ts): typically a token visit's last frame to the
-   * next node and the token behind it, which then cost the sender one
-   * `sendto` and the next node one receive and one wake-up instead of two.
-   * A bundle takes the place of its last frame, so it still leaves after
-   * every datagram queued before that frame, for any peer: a node never
-   * gets the token before the frames it announces went out to the others.
-   */
-  #bundle(items: Deferred[]): Deferred[] {
-    const out: (Deferred | null)[] = [];
-    // Per peer address: where its open bundle (or lone frame) sits in
-    // `out`, and the frames in it.
-    const open = new Map<Deno.NetAddr, { at: number; frames: Uint8Array[] }>();
-    for (const d of items) {
-      const { frame, addr, peers } = d.item;
-      if (d.lane !== "data" || frame === undefined) {
-        out.push(d);
-        continue;
-      }
-      const prev = open.get(addr);
-      if (
-        prev !== undefined &&
-        bundleBytes([...prev.frames, frame]) <= this.bundleBytesMax
-      ) {
-        prev.frames.push(frame);
-        const clear = encodeBundle(
-          { link: d.ll.link, sender: this.nodeId, dst: peers as number },
-          prev.frames,
-        );
-        out[prev.at] = null;
-        prev.at = out.length;
-        out.push({
-          ll: d.ll,
-          lane: "data",
-          item: { ...d.item, bytes: this.#sealed(clear), broadcast: false },
-        });
-        this.#stats.bundledFrames++;
-        continue;
-      }
-      open.set(addr, { at: out.length, frames: [frame] });
-      out.push(d);
-    }
-    return out.filter((d) => d !== null);
   }
 
   /**
@@ -830,11 +745,8 @@ export class Transport {
    * before a `flush` find nothing left and return.
    */
   #flushDeferred(): void {
-    let items = this.#deferred;
+    const items = this.#deferred;
     this.#deferred = [];
-    if (items.length > 1 && this.bundleBytesMax > 0) {
-      items = this.#bundle(items);
-    }
     for (const { ll, lane, item } of items) {
       if (this.#closed) {
         this.#dropTx("closed");
@@ -1046,7 +958,7 @@ export class Transport {
         ll.link,
         datagram.length,
         nowMs,
-        hasFrames(header.kind),
+        header.kind === "data",
       )
     ) {
       return this.#reject("net_unknown_link", source);
@@ -1062,19 +974,6 @@ export class Transport {
         }
         this.#onFrame(this.#handOver(body), header.sender);
         return;
-      case "bundle": {
-        const bundle = decodeBundle(body);
-        if (!bundle.ok) return this.#reject(`net_${bundle.reason}`, source);
-        for (const frame of bundle.frames) {
-          if (this.#closed) return;
-          if (this.#dropsReceived(ll.link, frame)) {
-            this.#stats.rxBlocked++;
-            continue;
-          }
-          this.#onFrame(this.#handOver(frame), header.sender);
-        }
-        return;
-      }
       case "ping":
         this.#sendTo(
           header.sender,

@@ -10,18 +10,11 @@
  * |-----|---------------|------------------------------------------------|
  * | 0   | u8 magic      | `WIRE_MAGIC`                                   |
  * | 1   | u8 version    | `WIRE_VERSION`; others get "bad_version"       |
- * | 2   | u8 kind       | 0 data, 1 ping, 2 pong, 3 bundle               |
+ * | 2   | u8 kind       | 0 data, 1 ping, 2 pong                         |
  * | 3   | u8 link       | link number 0..`WIRE_LINKS_MAX - 1`            |
  * | 4   | u32 sender    | sender nodeid, non-zero                        |
  * | 8   | u32 dst       | destination nodeid; 0 = every node ("all")     |
  * | 12  | body          | data: the Totem frame; ping/pong: u32 seq      |
- *
- * A bundle carries several Totem frames for one peer in one datagram: one
- * or more entries of a u16 length (at least 1) and that many bytes of
- * frame, filling the body exactly. The transport bundles the frames a turn
- * queued for the same peer (a token visit's last frame and the token behind
- * it) when they fit the frame size: one datagram fewer to send, receive and
- * wake up for.
  *
  * The magic differs from `CRYPTO_VERSION` (1), so a sealed datagram reaching
  * a node without crypto fails with "bad_magic" and a clear one reaching a
@@ -47,24 +40,16 @@ export const WIRE_HEADER_BYTES = 12;
 export const PING_BODY_BYTES = 4;
 /** Link numbers fit knet's 8 links (`KNET_MAX_LINK`). */
 export const WIRE_LINKS_MAX = 8;
-/** Bytes in front of each frame of a bundle body (its u16 length). */
-export const BUNDLE_ENTRY_HEADER_BYTES = 2;
 /** Largest UDP payload over IPv4 (65535 - 20 IP - 8 UDP); IPv6 allows more. */
 export const DATAGRAM_BYTES_MAX = 65_507;
 
 const U32_MAX = 0xffff_ffff;
-const U16_MAX = 0xffff;
 
 /** What a packet carries. */
-export type PacketKind = "data" | "ping" | "pong" | "bundle";
+export type PacketKind = "data" | "ping" | "pong";
 
-const KIND_CODES: Record<PacketKind, number> = {
-  data: 0,
-  ping: 1,
-  pong: 2,
-  bundle: 3,
-};
-const KINDS: readonly PacketKind[] = ["data", "ping", "pong", "bundle"];
+const KIND_CODES: Record<PacketKind, number> = { data: 0, ping: 1, pong: 2 };
+const KINDS: readonly PacketKind[] = ["data", "ping", "pong"];
 
 /** The decoded fixed header. */
 export interface PacketHeader {
@@ -91,8 +76,7 @@ export type WireRejectReason =
   | "bad_kind"
   | "bad_link"
   | "bad_sender"
-  | "bad_ping_length"
-  | "bad_bundle";
+  | "bad_ping_length";
 
 /** Result of decoding one datagram. */
 export type DecodedPacket =
@@ -123,7 +107,7 @@ export function encodePacket(
     `dst must be 0..${U32_MAX}, got ${header.dst}`,
   );
   assert(
-    hasFrames(header.kind) || body.length === PING_BODY_BYTES,
+    header.kind === "data" || body.length === PING_BODY_BYTES,
     `${header.kind} body must be ${PING_BODY_BYTES} bytes, got ${body.length}`,
   );
   const inPlace = claimHeadroom(body, WIRE_HEADER_BYTES);
@@ -151,70 +135,13 @@ export function decodePacket(bytes: Uint8Array): DecodedPacket {
   const sender = readU32(bytes, 4);
   if (sender === 0) return reject("bad_sender");
   const body = bytes.subarray(WIRE_HEADER_BYTES);
-  if (!hasFrames(kind) && body.length !== PING_BODY_BYTES) {
+  if (kind !== "data" && body.length !== PING_BODY_BYTES) {
     return reject("bad_ping_length");
   }
   return {
     ok: true,
     value: { header: { kind, link, sender, dst: readU32(bytes, 8) }, body },
   };
-}
-
-/** True for the kinds whose body is Totem frames (data and bundle). */
-export function hasFrames(kind: PacketKind): boolean {
-  return kind === "data" || kind === "bundle";
-}
-
-/** Bytes of a bundle packet (header included) holding these frames. */
-export function bundleBytes(frames: readonly Uint8Array[]): number {
-  let bytes = WIRE_HEADER_BYTES;
-  for (const f of frames) bytes += BUNDLE_ENTRY_HEADER_BYTES + f.length;
-  return bytes;
-}
-
-/** A bundle packet carrying `frames` (at least one, none empty), in order. */
-export function encodeBundle(
-  header: Omit<PacketHeader, "kind">,
-  frames: readonly Uint8Array[],
-): Uint8Array<ArrayBuffer> {
-  assert(frames.length > 0, "a bundle carries at least one frame");
-  const body = new Uint8Array(bundleBytes(frames) - WIRE_HEADER_BYTES);
-  let at = 0;
-  for (const f of frames) {
-    assert(
-      f.length >= 1 && f.length <= U16_MAX,
-      `bundled frame must be 1..${U16_MAX} bytes, got ${f.length}`,
-    );
-    body[at] = f.length;
-    body[at + 1] = f.length >>> 8;
-    body.set(f, at + BUNDLE_ENTRY_HEADER_BYTES);
-    at += BUNDLE_ENTRY_HEADER_BYTES + f.length;
-  }
-  return encodePacket({ ...header, kind: "bundle" }, body);
-}
-
-/**
- * The frames of a bundle body, as views into it; "bad_bundle" when an
- * entry is empty or runs past the end, or the entries do not fill the body.
- * Never throws.
- */
-export function decodeBundle(
-  body: Uint8Array,
-): { ok: true; frames: Uint8Array[] } | { ok: false; reason: "bad_bundle" } {
-  const frames: Uint8Array[] = [];
-  let at = 0;
-  while (at < body.length) {
-    if (at + BUNDLE_ENTRY_HEADER_BYTES > body.length) break;
-    const length = body[at] | (body[at + 1] << 8);
-    const start = at + BUNDLE_ENTRY_HEADER_BYTES;
-    if (length === 0 || start + length > body.length) break;
-    frames.push(body.subarray(start, start + length));
-    at = start + length;
-  }
-  if (at !== body.length || frames.length === 0) {
-    return { ok: false, reason: "bad_bundle" };
-  }
-  return { ok: true, frames };
 }
 
 /** The body of a ping or pong: its sequence number. */

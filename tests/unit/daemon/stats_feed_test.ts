@@ -129,7 +129,6 @@ class Fake {
     ownEchoes: 0,
     stalePongs: 0,
     rxBlocked: 0,
-    bundledFrames: 0,
     heartbeatStalls: 0,
     txDropped: {},
     txErrors: {},

@@ -13,12 +13,8 @@ import {
   type TransportOptions,
 } from "../../../src/net/transport.ts";
 import {
-  BUNDLE_ENTRY_HEADER_BYTES,
-  bundleBytes,
-  decodeBundle,
   decodePacket,
   decodePingBody,
-  encodeBundle,
   encodePacket,
   encodePingBody,
   type PacketHeader,
@@ -223,7 +219,7 @@ Deno.test("decodePacket() names what is wrong", () => {
     [good.subarray(0, WIRE_HEADER_BYTES - 1), "truncated"],
     [mutate(0, WIRE_MAGIC ^ 1), "bad_magic"],
     [mutate(1, WIRE_VERSION + 1), "bad_version"],
-    [mutate(2, 4), "bad_kind"],
+    [mutate(2, 3), "bad_kind"],
     [mutate(3, 8), "bad_link"],
     [encodePacket(header(), UTF8.encode("x")).fill(0, 4, 8), "bad_sender"],
     [
@@ -236,64 +232,6 @@ Deno.test("decodePacket() names what is wrong", () => {
   ];
   for (const [bytes, reason] of cases) {
     assert.deepEqual(decodePacket(bytes), { ok: false, reason });
-  }
-});
-
-Deno.test("encodeBundle()/decodeBundle() carry frames in order", () => {
-  const frames = ["token", "x", "a frame".repeat(40)].map((t) =>
-    UTF8.encode(t)
-  );
-  const bytes = encodeBundle({ link: 2, sender: 3, dst: 1 }, frames);
-  assert.equal(bytes.length, bundleBytes(frames));
-  const packet = decodePacket(bytes);
-  assert.ok(packet.ok);
-  assert.deepEqual(packet.value.header, {
-    kind: "bundle",
-    link: 2,
-    sender: 3,
-    dst: 1,
-  });
-  const bundle = decodeBundle(packet.value.body);
-  assert.ok(bundle.ok);
-  assert.deepEqual(bundle.frames, frames);
-  assert.throws(
-    () => encodeBundle({ link: 0, sender: 1, dst: 2 }, []),
-    AssertionError,
-  );
-  assert.throws(
-    () => encodeBundle({ link: 0, sender: 1, dst: 2 }, [new Uint8Array(0)]),
-    AssertionError,
-  );
-});
-
-Deno.test("decodeBundle() refuses bodies its entries do not fill exactly", () => {
-  const body = (...bytes: number[]) => Uint8Array.from(bytes);
-  for (
-    const [what, bad] of [
-      ["empty", body()],
-      ["a lone length byte", body(1)],
-      ["an empty entry", body(0, 0, 1, 0, 7)],
-      ["an entry past the end", body(3, 0, 1, 2)],
-      ["a byte after the last entry", body(1, 0, 7, 9)],
-    ] as const
-  ) {
-    assert.deepEqual(
-      decodeBundle(bad),
-      { ok: false, reason: "bad_bundle" },
-      what,
-    );
-  }
-  const rng = new Prng(11);
-  for (let i = 0; i < 5000; i++) {
-    const bytes = Uint8Array.from({ length: rng.int(24) }, () => rng.int(4));
-    const decoded = decodeBundle(bytes);
-    if (decoded.ok) {
-      const total = decoded.frames.reduce(
-        (n, f) => n + BUNDLE_ENTRY_HEADER_BYTES + f.length,
-        0,
-      );
-      assert.equal(total, bytes.length);
-    }
   }
 });
 
@@ -718,20 +656,14 @@ Deno.test("Transport counts and drops spoofed and malformed datagrams", async ()
         WIRE_HEADER_BYTES + 2,
       ),
       encodePacket(header({ kind: "pong" }), encodePingBody(12345)),
-      // A bundle whose second entry runs past the end: nothing of it is
-      // delivered, not even the intact first frame.
-      encodePacket(
-        header({ kind: "bundle", sender: 2 }),
-        Uint8Array.from([1, 0, 65, 9, 0, 66]),
-      ),
       frame({ sender: 2, dst: 0 }), // the only good one
     ]);
     await waitFor(() => a.frames.length === 1, "the good frame");
     await waitFor(
       () =>
         Object.values(a.transport.stats.rejected).reduce((x, y) => x + y) ===
-          11,
-      "eleven rejections",
+          10,
+      "ten rejections",
     );
     assert.deepEqual(a.transport.stats.rejected, {
       net_unlisted_source: 2,
@@ -742,10 +674,9 @@ Deno.test("Transport counts and drops spoofed and malformed datagrams", async ()
       net_link_mismatch: 1,
       net_wrong_destination: 1,
       net_bad_ping_length: 1,
-      net_bad_bundle: 1,
     });
     assert.equal(a.transport.stats.stalePongs, 1);
-    assert.equal(a.rejects.length, 11);
+    assert.equal(a.rejects.length, 10);
     assert.deepEqual(a.frames, [{ from: 2, text: "evil" }]);
   } finally {
     await closeAll(members);
@@ -991,55 +922,6 @@ Deno.test("Transport.flush() sends this turn's datagrams before returning, in or
     await closeAll(members);
   }
 });
-
-for (const sealed of [false, true]) {
-  Deno.test(
-    `Transport bundles a turn's frames for one peer${sealed ? ", sealed" : ""}`,
-    async () => {
-      const { members } = await openCluster(
-        1,
-        { nodes: loopbackNodes(3, 1), mode: "udpu", linkMode: "passive" },
-        (nodeId) => sealed ? cryptoFor(nodeId) : {},
-      );
-      try {
-        const [a, b, c] = members;
-        await waitFor(() => allUp(members), "every link up");
-        a.transport.bundleBytesMax = 200;
-        // Data datagrams (heartbeats left out) a sent to `peer`.
-        const toPeer = (peer: number) =>
-          a.transport.linkStatus().find((s) => s.nodeId === peer)!
-            .txDataPackets;
-        const [atB, atC] = [toPeer(2), toPeer(3)];
-        // A token visit: two frames to all, then the token to node 2.
-        a.transport.send("all", UTF8.encode("m1"));
-        a.transport.send("all", UTF8.encode("m2"));
-        a.transport.send(2, UTF8.encode("token"));
-        a.transport.flush();
-        await waitFor(
-          () => b.frames.length === 3 && c.frames.length === 2,
-          "every frame",
-        );
-        assert.deepEqual(texts(b, 1), ["m1", "m2", "token"]);
-        assert.deepEqual(texts(c, 1), ["m1", "m2"]);
-        // One datagram for each peer.
-        assert.equal(a.transport.stats.bundledFrames, 3);
-        assert.equal(toPeer(2) - atB, 1);
-        assert.equal(toPeer(3) - atC, 1);
-
-        // What would not fit leaves alone: 150 + 150 bytes pass 200.
-        const big = "b".repeat(150);
-        a.transport.send(2, UTF8.encode(big));
-        a.transport.send(2, UTF8.encode(big));
-        a.transport.flush();
-        await waitFor(() => b.frames.length === 5, "the large frames");
-        assert.equal(a.transport.stats.bundledFrames, 3);
-        assert.equal(toPeer(2) - atB, 3);
-      } finally {
-        await closeAll(members);
-      }
-    },
-  );
-}
 
 Deno.test("Transport.close() still sends what this turn queued (a clean leave)", async () => {
   const { members, a, b } = await openPair();
