@@ -148,7 +148,7 @@ export class NodeRuntime {
   #epochMs = performance.now();
   #flushScheduled = false;
   /**
-   * A step delivered a message of this node's since the last microtask
+   * A step delivered a message this node sent, since the last microtask
    * checkpoint (`#performAll`).
    */
   #deliveredOwnThisTurn = false;
