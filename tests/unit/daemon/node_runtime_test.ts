@@ -4,29 +4,10 @@ import { Logger } from "../../../src/log/logger.ts";
 import { resolveTotemConfig } from "../../../src/totem/config.ts";
 
 /**
- * A transport for a one-node ring: frames to ourselves come back in a
- * microtask, as the real transport hands them back; every call is logged.
- */
-class LoopbackTransport {
-  readonly log: string[] = [];
-  rt: NodeRuntime | null = null;
-
-  send(to: number | "all", bytes: Uint8Array): void {
-    this.log.push("send");
-    if (to !== 1) return;
-    const copy = bytes.slice();
-    queueMicrotask(() => this.rt?.receive(copy));
-  }
-
-  flush(): void {
-    this.log.push("flush");
-  }
-}
-
-/**
  * Transports for a ring of in-process runtimes: a frame reaches its
- * destination (every other node for "all") in a microtask. Each node logs
- * its sends and flushes, and its deliveries as "deliver:<from>".
+ * destination (every other node for "all"; itself for a one-node ring's
+ * token) in a microtask, as the real transport hands frames on. Each node
+ * logs its sends and flushes, and the test its deliveries.
  */
 class RingTransport {
   readonly log: string[] = [];
@@ -55,7 +36,7 @@ class RingTransport {
 function newRuntime(
   nodeId: number,
   nodes: number[],
-  transport: LoopbackTransport | RingTransport,
+  transport: RingTransport,
   stateDir: string,
 ): NodeRuntime {
   return new NodeRuntime({
@@ -79,9 +60,10 @@ async function until(what: string, ok: () => boolean): Promise<void> {
 
 Deno.test("NodeRuntime flushes sends at once unless the turn delivered its own message", async () => {
   const stateDir = await Deno.makeTempDir();
-  const transport = new LoopbackTransport();
+  const ring = new Map<number, NodeRuntime>();
+  const transport = new RingTransport(1, ring);
   const rt = newRuntime(1, [1], transport, stateDir);
-  transport.rt = rt;
+  ring.set(1, rt);
   let delivered = 0;
   rt.listen({
     deliver: () => {
