@@ -4,6 +4,7 @@
  * datagrams out, `setTimeout`s, the ring-seq file, membership log lines.
  * The simulator drives the very same core from a virtual clock instead.
  */
+import { setImmediate } from "node:timers";
 import { assert, unreachable } from "../lib/assert.ts";
 import { DeadlineTimers } from "../lib/deadline_timers.ts";
 import { Prng } from "../lib/prng.ts";
@@ -153,6 +154,8 @@ export class NodeRuntime {
    */
   #deliveredOwnThisTurn = false;
   #roomWaiters: (() => void)[] = [];
+  /** Listener calls waiting for the event loop's pending I/O (`#notify`). */
+  #held: (() => void)[] = [];
   delivered = 0;
   rejected = new Map<string, number>();
 
@@ -244,6 +247,8 @@ export class NodeRuntime {
   /** Leaves the ring cleanly and stops every timer. */
   shutdown(): void {
     if (this.#stopped) return;
+    // What the ring delivered before the leave still reaches the clients.
+    this.#releaseHeld();
     this.#step({ type: "shutdown" });
     this.#stopped = true;
     const waiters = this.#roomWaiters;
@@ -311,6 +316,31 @@ export class NodeRuntime {
     }
   }
 
+  /**
+   * Calls the listeners now, or after the I/O the event loop already has
+   * (an immediate) when `hold` or when earlier calls wait: they always see
+   * the core's order. Another node's message is held: the token that came
+   * with it is usually waiting in the socket, and forwarding it first keeps
+   * that node's client from taking the CPU the next node needs. Its own
+   * messages are not: their clients wait on them to send the next.
+   */
+  #notify(call: () => void, hold: boolean): void {
+    if (this.#held.length === 0) {
+      if (!hold) return call();
+      setImmediate(() => this.#releaseHeld());
+    }
+    this.#held.push(call);
+  }
+
+  /** Makes the held listener calls, and any they add, in order. */
+  #releaseHeld(): void {
+    try {
+      for (let i = 0; i < this.#held.length; i++) this.#held[i]();
+    } finally {
+      this.#held = [];
+    }
+  }
+
   #perform(action: SrpAction): void {
     switch (action.type) {
       case "transmit":
@@ -324,13 +354,20 @@ export class NodeRuntime {
         break;
       case "deliver":
         this.delivered++;
-        for (const l of this.#listeners) l.deliver?.(action);
+        this.#notify(
+          () => {
+            for (const l of this.#listeners) l.deliver?.(action);
+          },
+          action.from !== this.nodeId,
+        );
         break;
       case "confchg":
         this.#logConfChg(action.change, action.reason);
-        for (const l of this.#listeners) {
-          l.confchg?.(action.change, action.reason);
-        }
+        this.#notify(() => {
+          for (const l of this.#listeners) {
+            l.confchg?.(action.change, action.reason);
+          }
+        }, false);
         break;
       case "persist_ring_seq":
         // Synchronous on purpose: the commit token that follows in this

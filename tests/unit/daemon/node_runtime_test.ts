@@ -11,10 +11,14 @@ import { resolveTotemConfig } from "../../../src/totem/config.ts";
  */
 class RingTransport {
   readonly log: string[] = [];
+  /** True while this node's runtime handles a received frame. */
+  receiving = false;
 
   constructor(
     readonly me: number,
     readonly ring: Map<number, NodeRuntime>,
+    /** The other nodes' transports, to log "recv" where a frame arrives. */
+    readonly peers?: Map<number, RingTransport>,
   ) {}
 
   send(to: number | "all", bytes: Uint8Array): void {
@@ -24,7 +28,16 @@ class RingTransport {
       ? [...this.ring.keys()].filter((n) => n !== this.me)
       : [to];
     for (const n of targets) {
-      queueMicrotask(() => this.ring.get(n)?.receive(copy));
+      queueMicrotask(() => {
+        const peer = this.peers?.get(n);
+        peer?.log.push("recv");
+        if (peer) peer.receiving = true;
+        try {
+          this.ring.get(n)?.receive(copy);
+        } finally {
+          if (peer) peer.receiving = false;
+        }
+      });
     }
   }
 
@@ -103,17 +116,26 @@ Deno.test("NodeRuntime flushes sends at once unless the turn delivered its own m
   }
 });
 
-Deno.test("NodeRuntime flushes at once after delivering another node's message", async () => {
+Deno.test("NodeRuntime flushes at once after another node's message and delivers it after the pending I/O", async () => {
   const stateDir = await Deno.makeTempDir();
   const ring = new Map<number, NodeRuntime>();
-  const transports = [1, 2].map((n) => new RingTransport(n, ring));
+  const peers = new Map<number, RingTransport>();
+  const transports = [1, 2].map((n) => new RingTransport(n, ring, peers));
   for (const t of transports) {
+    peers.set(t.me, t);
     const rt = newRuntime(t.me, [1, 2], t, stateDir);
-    rt.listen({ deliver: (d) => t.log.push(`deliver:${d.from}`) });
+    rt.listen({
+      deliver: (d) =>
+        t.log.push(
+          `deliver:${d.from}:${d.payload[0]}${t.receiving ? ":in-step" : ""}`,
+        ),
+    });
     ring.set(t.me, rt);
   }
   const [t1, t2] = transports;
   const [rt1, rt2] = [ring.get(1)!, ring.get(2)!];
+  const delivered = (t: RingTransport) =>
+    t.log.filter((e) => e.startsWith("deliver"));
   try {
     for (const rt of ring.values()) rt.start();
     await until(
@@ -125,20 +147,28 @@ Deno.test("NodeRuntime flushes at once after delivering another node's message",
     );
     t1.log.length = 0;
     t2.log.length = 0;
-    assert.equal(rt2.send(new Uint8Array([4, 5, 6])), true);
+    assert.equal(rt2.send(new Uint8Array([4])), true);
+    assert.equal(rt2.send(new Uint8Array([5])), true);
     await until(
-      "the message delivered at both nodes",
-      () => t1.log.includes("deliver:2") && t2.log.includes("deliver:2"),
+      "both messages delivered at both nodes",
+      () => delivered(t1).length === 2 && delivered(t2).length === 2,
     );
-    // Node 1 received node 2's message: nothing of its own waits for the
-    // IPC writes, so the step's datagrams leave at once.
-    const at1 = t1.log.indexOf("deliver:2");
-    assert.equal(t1.log[at1 + 1], "flush", t1.log.join(" "));
-    // Node 2 delivered its own message: its datagrams wait for the turn's
-    // IPC writes instead.
-    const at2 = t2.log.indexOf("deliver:2");
+    // Node 1: the step that received node 2's messages sent its datagrams
+    // at once (nothing of node 1's own waited for IPC writes), and the
+    // listeners got the messages later, outside any step, in order.
+    assert.deepEqual(delivered(t1), ["deliver:2:4", "deliver:2:5"]);
+    const at1 = t1.log.indexOf("deliver:2:4");
+    const lastRecv = t1.log.lastIndexOf("recv", at1);
+    assert.equal(t1.log[lastRecv + 1], "flush", t1.log.join(" "));
+    assert.equal(rt1.delivered, 2);
+    // Node 2 delivered its own messages at once, inside the token step, and
+    // its datagrams waited for the turn's IPC writes instead of a flush.
+    assert.deepEqual(delivered(t2), [
+      "deliver:2:4:in-step",
+      "deliver:2:5:in-step",
+    ]);
+    const at2 = t2.log.indexOf("deliver:2:5:in-step");
     assert.notEqual(t2.log[at2 + 1], "flush", t2.log.join(" "));
-    assert.equal(rt1.delivered, 1);
   } finally {
     for (const rt of ring.values()) rt.shutdown();
     await Deno.remove(stateDir, { recursive: true });
