@@ -321,8 +321,9 @@ export class NodeRuntime {
    * (an immediate) when `hold` or when earlier calls wait: they always see
    * the core's order. Another node's message is held: the token that came
    * with it is usually waiting in the socket, and forwarding it first keeps
-   * that node's client from taking the CPU the next node needs. Its own
-   * messages are not: their clients wait on them to send the next.
+   * this node's clients from taking the CPU the next node needs. This
+   * node's own messages are not held: their senders wait on them to send
+   * the next.
    */
   #notify(call: () => void, hold: boolean): void {
     if (this.#held.length === 0) {
