@@ -34,18 +34,24 @@ Deno.test("openDirectSender() sends from the Deno socket's own address, in call 
     for (let i = 0; i < 5; i++) {
       assert.equal(sender.send(new Uint8Array([i, 42]), dst), "sent");
     }
+    // The whole count comes back for a frame near the largest we send.
+    const large = new Uint8Array(60_000).fill(7);
+    assert.equal(sender.send(large, dst), "sent");
     // Refused by the kernel (UDP port 0 is EINVAL): named from errno, so
     // the transport counts it instead of retrying it.
     assert.deepEqual(
       sender.send(new Uint8Array([9]), sockaddrFor(toAddr.hostname, 0)!),
       { error: "EINVAL" },
     );
-    const buf = new Uint8Array(64);
+    const buf = new Uint8Array(65_536);
     for (let i = 0; i < 5; i++) {
       const [bytes, source] = await to.receive(buf);
       assert.deepEqual([...bytes], [i, 42]);
       assert.equal((source as Deno.NetAddr).port, fromAddr.port);
     }
+    const [bytes] = await to.receive(buf);
+    assert.equal(bytes.length, large.length);
+    assert.ok(bytes.every((b) => b === 7));
   } finally {
     from.close();
     to.close();
