@@ -968,10 +968,10 @@ if (import.meta.main) {
   Deno.addSignalListener("SIGTERM", interrupted);
   const started = new Date();
   // The first start from a new checkout transpiles every module, and the
-  // daemon keeps that memory in malloc's free lists: 72-77 MB idle against
-  // 57-60 MB for every later start (one node from 5 fresh checkouts). Corosync
-  // is a built binary and so is a compiled denosync, so run 1 measures a
-  // warm cache as well. `deno cache` follows main.ts's dynamic imports.
+  // daemon keeps much of that memory: 72-77 MB idle against 57-60 MB for
+  // every later start (one node from 5 fresh checkouts). Corosync is a
+  // built binary and so is a compiled denosync, so run 1 measures a warm
+  // cache as well. `deno cache` follows main.ts's dynamic imports.
   await sh([Deno.execPath(), "cache", `${ROOT}main.ts`]);
   try {
     await setupNetwork();
