@@ -3,11 +3,17 @@ import { NodeRuntime } from "../../../src/daemon/node_runtime.ts";
 import { Logger } from "../../../src/log/logger.ts";
 import { resolveTotemConfig } from "../../../src/totem/config.ts";
 
+/** One in-process node: its runtime and the transport it sends through. */
+interface RingNode {
+  runtime: NodeRuntime;
+  transport: RingTransport;
+}
+
 /**
  * Transports for a ring of in-process runtimes: a frame reaches its
  * destination (every other node for "all"; itself for a one-node ring's
  * token) in a microtask, as the real transport hands frames on. Each node
- * logs its sends and flushes, and the test its deliveries.
+ * logs its sends, flushes and receives, and the test its deliveries.
  */
 class RingTransport {
   readonly log: string[] = [];
@@ -16,9 +22,7 @@ class RingTransport {
 
   constructor(
     readonly me: number,
-    readonly ring: Map<number, NodeRuntime>,
-    /** The other nodes' transports, to log "recv" where a frame arrives. */
-    readonly peers?: Map<number, RingTransport>,
+    readonly ring: Map<number, RingNode>,
   ) {}
 
   send(to: number | "all", bytes: Uint8Array): void {
@@ -29,13 +33,14 @@ class RingTransport {
       : [to];
     for (const n of targets) {
       queueMicrotask(() => {
-        const peer = this.peers?.get(n);
-        peer?.log.push("recv");
-        if (peer) peer.receiving = true;
+        const node = this.ring.get(n);
+        if (node === undefined) return;
+        node.transport.log.push("recv");
+        node.transport.receiving = true;
         try {
-          this.ring.get(n)?.receive(copy);
+          node.runtime.receive(copy);
         } finally {
-          if (peer) peer.receiving = false;
+          node.transport.receiving = false;
         }
       });
     }
@@ -44,6 +49,19 @@ class RingTransport {
   flush(): void {
     this.log.push("flush");
   }
+}
+
+/** A ring of in-process runtimes for `nodeIds`, not yet started. */
+function newRing(nodeIds: number[], stateDir: string): Map<number, RingNode> {
+  const ring = new Map<number, RingNode>();
+  for (const id of nodeIds) {
+    const transport = new RingTransport(id, ring);
+    ring.set(id, {
+      runtime: newRuntime(id, nodeIds, transport, stateDir),
+      transport,
+    });
+  }
+  return ring;
 }
 
 function newRuntime(
@@ -73,10 +91,7 @@ async function until(what: string, ok: () => boolean): Promise<void> {
 
 Deno.test("NodeRuntime flushes sends at once unless the turn delivered its own message", async () => {
   const stateDir = await Deno.makeTempDir();
-  const ring = new Map<number, NodeRuntime>();
-  const transport = new RingTransport(1, ring);
-  const rt = newRuntime(1, [1], transport, stateDir);
-  ring.set(1, rt);
+  const { runtime: rt, transport } = newRing([1], stateDir).get(1)!;
   let delivered = 0;
   rt.listen({
     deliver: () => {
@@ -118,30 +133,25 @@ Deno.test("NodeRuntime flushes sends at once unless the turn delivered its own m
 
 Deno.test("NodeRuntime flushes at once after another node's message and delivers it after the pending I/O", async () => {
   const stateDir = await Deno.makeTempDir();
-  const ring = new Map<number, NodeRuntime>();
-  const peers = new Map<number, RingTransport>();
-  const transports = [1, 2].map((n) => new RingTransport(n, ring, peers));
-  for (const t of transports) {
-    peers.set(t.me, t);
-    const rt = newRuntime(t.me, [1, 2], t, stateDir);
-    rt.listen({
+  const ring = newRing([1, 2], stateDir);
+  for (const { runtime, transport: t } of ring.values()) {
+    runtime.listen({
       deliver: (d) =>
         t.log.push(
           `deliver:${d.from}:${d.payload[0]}${t.receiving ? ":in-step" : ""}`,
         ),
     });
-    ring.set(t.me, rt);
   }
-  const [t1, t2] = transports;
-  const [rt1, rt2] = [ring.get(1)!, ring.get(2)!];
+  const [t1, t2] = [ring.get(1)!.transport, ring.get(2)!.transport];
+  const [rt1, rt2] = [ring.get(1)!.runtime, ring.get(2)!.runtime];
   const delivered = (t: RingTransport) =>
     t.log.filter((e) => e.startsWith("deliver"));
   try {
-    for (const rt of ring.values()) rt.start();
+    for (const { runtime } of ring.values()) runtime.start();
     await until(
       "a two-node ring",
       () =>
-        [...ring.values()].every((rt) =>
+        [rt1, rt2].every((rt) =>
           rt.srp.state === "operational" && rt.srp.members.length === 2
         ),
     );
@@ -170,7 +180,7 @@ Deno.test("NodeRuntime flushes at once after another node's message and delivers
     const at2 = t2.log.indexOf("deliver:2:5:in-step");
     assert.notEqual(t2.log[at2 + 1], "flush", t2.log.join(" "));
   } finally {
-    for (const rt of ring.values()) rt.shutdown();
+    for (const { runtime } of ring.values()) runtime.shutdown();
     await Deno.remove(stateDir, { recursive: true });
   }
 });
